@@ -1,0 +1,149 @@
+"""Composition root: ``create_app(config)`` builds the one ASGI application.
+
+Pages (FastHTML) are mounted at ``/``, the JSON API (FastAPI) at ``/api/v1``, Swagger UI at
+``/api/docs``, static files at ``/static``, and ``/healthz`` / ``/readyz`` beside them. One
+pure-ASGI middleware stack wraps them all, in request order: trusted proxy headers, request id
+and log line, security headers, body size limit, CSRF. The lifespan opens and closes the database
+engine and the cache.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import ModuleType
+
+from sqlalchemy import MetaData
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Scope
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from fastapp.api import API_PREFIX, create_api_app
+from fastapp.api.docs import swagger_ui
+from fastapp.api.errors import domain_problem
+from fastapp.config import Config, load_config
+from fastapp.platform.cache import create_cache
+from fastapp.platform.clock import SystemClock
+from fastapp.platform.context import Backends, Runtime
+from fastapp.platform.csrf import CsrfMiddleware
+from fastapp.platform.db import Base, Database
+from fastapp.platform.errors import DomainError
+from fastapp.platform.health import healthz, readyz_endpoint
+from fastapp.platform.instance import ensure_instance
+from fastapp.platform.logging import configure_logging
+from fastapp.platform.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+    TrustedNetworks,
+)
+from fastapp.platform.registry import Registry
+from fastapp.platform.static import HashedStaticFiles
+from fastapp.ui.assets import Assets
+from fastapp.web import create_pages_app
+from fastapp.web.errors import page_error_responder
+
+#: Domain packages, in registration order (navigation follows it).
+DOMAINS = ("fastapp.home",)
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def load_domains() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in DOMAINS]
+
+
+def metadata() -> MetaData:
+    """All tables of all domains (importing each domain's models registers them)."""
+    for name in DOMAINS:
+        try:
+            importlib.import_module(f"{name}.models")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{name}.models":
+                raise
+    return Base.metadata
+
+
+def build_registry() -> Registry:
+    registry = Registry()
+    for domain in load_domains():
+        domain.register(registry)
+    return registry
+
+
+def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
+    """The whole application for ``config``; ``registry`` lets tests add routes before assembly."""
+    configure_logging(level=config.app.log_level, fmt=config.app.log_format)
+    registry = registry or build_registry()
+    runtime = Runtime(config, registry)
+    registry.add_health_check("database", lambda: runtime.backends.db.ping())
+    if config.redis.url:
+        registry.add_health_check("redis", lambda: runtime.backends.cache.ping())
+    assets = Assets(config.http.static_url)
+    pages = create_pages_app(runtime, assets)
+    api = create_api_app(runtime)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        db = Database.from_url(config.database_url, pool_size=config.database.pool_size, echo=config.database.echo)
+        cache = create_cache(config.redis.url)
+        runtime.backends = Backends(db=db, cache=cache, clock=SystemClock())
+        try:
+            async with db.transaction() as session:
+                await ensure_instance(session, now=runtime.backends.clock.now())
+            yield
+        finally:
+            runtime.backends = None
+            await cache.close()
+            await db.dispose()
+
+    root = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz_endpoint(registry.health_checks), methods=["GET"]),
+            Route("/api/docs", swagger_ui(assets, title=api.title, openapi_url=f"{API_PREFIX}/openapi.json"),
+                  methods=["GET"]),
+            Mount(API_PREFIX, app=api),
+            Mount("/static", app=HashedStaticFiles(directory=STATIC_DIR), name="static"),
+            Mount("/", app=pages),
+        ],
+        lifespan=lifespan,
+    )
+    root.state.runtime = runtime
+
+    responder = _responder(page_error_responder(pages))
+    app: ASGIApp = CsrfMiddleware(
+        root,
+        secret_key=config.app.secret_key.get_secret_value(),
+        site_origin=config.app.site_url,
+        secure_cookies=config.app.is_https,
+        responder=responder,
+        exempt_paths=registry.csrf_exempt,
+    )
+    app = BodyLimitMiddleware(app, max_bytes=config.http.max_body_bytes, responder=responder)
+    extra_origins = [config.http.static_url] if "://" in config.http.static_url else []
+    hsts = config.http.hsts_seconds if config.app.is_https else None
+    app = SecurityHeadersMiddleware(app, hsts_seconds=hsts, extra_origins=extra_origins)
+    if config.http.trusted_proxies:
+        app = ProxyHeadersMiddleware(app, trusted_hosts=config.http.trusted_proxies)
+    # Outermost, so it judges X-Request-ID by the immediate peer before proxy headers rewrite it.
+    return RequestContextMiddleware(app, trusted=TrustedNetworks(config.http.trusted_proxies))
+
+
+def app_from_env() -> ASGIApp:
+    """Factory for ``uvicorn --factory`` (several workers, reload): configuration from the environment."""
+    return create_app(load_config())
+
+
+def _responder(pages: Callable[[Scope, DomainError], Response]) -> Callable[[Scope, DomainError], Response]:
+    """Errors raised before routing: problem+json under /api, an HTML page or toast elsewhere."""
+
+    def respond(scope: Scope, exc: DomainError) -> Response:
+        if scope["path"] == API_PREFIX or scope["path"].startswith(API_PREFIX + "/"):
+            return domain_problem(scope, exc)
+        return pages(scope, exc)
+
+    return respond

@@ -1,0 +1,207 @@
+"""Boot-time configuration: the only module that reads the environment.
+
+Every setting comes from a ``FASTAPP_*`` environment variable (or an optional ``.env`` file),
+is typed and validated by pydantic-settings, and is grouped by concern into sections. The
+sections choose the backends (SQLite or PostgreSQL, memory or Redis) so business code never
+branches on settings. ``Config.production_problems()`` lists what makes a production
+configuration unsafe; ``fastapp serve`` refuses to start while that list is not empty.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me-development-only"  # noqa: S105 - the marker production refuses
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+    test = "test"
+
+
+class _Section(BaseSettings):
+    """A group of settings read from ``FASTAPP_<PREFIX>...`` variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+    #: Variables of this section whose values are secrets, redacted by ``redacted()``.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+
+class AppSettings(_Section):
+    """Identity of the instance and its run mode."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_")
+
+    env: Environment = Field(Environment.development, description="development, production or test.")
+    debug: bool = Field(False, description="Show tracebacks in error pages. Refused in production.")
+    name: str = Field("FastApp", min_length=1, max_length=80, description="Product name in pages and mail.")
+    site_url: str = Field("http://127.0.0.1:5001", description="Public base URL. https in production.")
+    secret_key: SecretStr = Field(
+        SecretStr(DEFAULT_SECRET), description="Signs cookies and tokens; 32+ random characters."
+    )
+    var_dir: Path = Field(Path("var"), description="Folder for the embedded database, files and mail.")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: str = Field("json", pattern="^(json|console)$", description="json or console.")
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"secret_key"})
+
+    @field_validator("site_url")
+    @classmethod
+    def _site_url_is_absolute(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://app.example.com")
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def is_https(self) -> bool:
+        return self.site_url.startswith("https://")
+
+
+class DatabaseSettings(_Section):
+    """The application database: SQLite under var/ by default, PostgreSQL in production."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_DATABASE_")
+
+    url: str = Field("", description="SQLAlchemy URL; empty means sqlite under FASTAPP_VAR_DIR.")
+    pool_size: int = Field(10, ge=1, le=200, description="Connections per process (PostgreSQL).")
+    echo: bool = Field(False, description="Log every SQL statement.")
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"url"})
+
+
+class RedisSettings(_Section):
+    """Cache, rate limits and pub/sub; in-process memory when no URL is set."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_REDIS_")
+
+    url: str = Field("", description="redis:// or rediss:// URL; empty means in-process memory.")
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"url"})
+
+
+class HttpSettings(_Section):
+    """How the app speaks HTTP: server, static files, proxies, limits."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_")
+
+    host: str = Field("127.0.0.1", description="Address `fastapp serve` binds.")
+    port: int = Field(5001, ge=1, le=65535, description="Port `fastapp serve` binds.")
+    workers: int = Field(1, ge=1, le=64, description="Web worker processes.")
+    static_url: str = Field("/static", description="Base URL of static files; a CDN origin allowed.")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated IPs/CIDRs whose X-Forwarded-* and X-Request-ID are believed.",
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted outside upload routes (413)."
+    )
+    hsts_seconds: int = Field(31_536_000, ge=0, description="HSTS max-age sent over https.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # raises ValueError on a bad entry
+        return value
+
+    @field_validator("static_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/") or "/static"
+
+
+class Config(BaseModel):
+    """The whole configuration: one instance per process, handed to ``create_app``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    app: AppSettings = Field(default_factory=AppSettings)  # type: ignore[arg-type]
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
+    redis: RedisSettings = Field(default_factory=RedisSettings)  # type: ignore[arg-type]
+    http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
+
+    SECTIONS: ClassVar[tuple[str, ...]] = ("app", "database", "redis", "http")
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.app.var_dir / 'fastapp.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_production(self) -> bool:
+        return self.app.env is Environment.production
+
+    def production_problems(self) -> list[str]:
+        """Every reason this configuration is unsafe for production, naming the variable to fix.
+
+        Returns an empty list outside production mode or when the configuration is sound.
+        """
+        if not self.is_production:
+            return []
+        problems: list[str] = []
+        secret = self.app.secret_key.get_secret_value()
+        if secret == DEFAULT_SECRET or len(secret) < 32:
+            problems.append("FASTAPP_SECRET_KEY: set a random value of at least 32 characters")
+        if self.is_sqlite:
+            problems.append("FASTAPP_DATABASE_URL: set a PostgreSQL URL (SQLite is for development)")
+        if self.app.debug:
+            problems.append("FASTAPP_DEBUG: must be false in production")
+        if not self.app.is_https:
+            problems.append("FASTAPP_SITE_URL: must be an https:// URL in production")
+        if self.http.workers > 1 and not self.redis.url:
+            problems.append("FASTAPP_REDIS_URL: required when FASTAPP_WORKERS is more than 1")
+        return problems
+
+    def redacted(self) -> dict[str, dict[str, Any]]:
+        """The effective configuration by section, with secrets replaced by ``***``."""
+        out: dict[str, dict[str, Any]] = {}
+        for name in self.SECTIONS:
+            section: _Section = getattr(self, name)
+            values = section.model_dump(mode="json")
+            for field in section.secret_fields:
+                if values.get(field):
+                    values[field] = _redact(field, str(values[field]), section)
+            out[name] = values
+        return out
+
+
+def _redact(field: str, value: str, section: _Section) -> str:
+    raw = getattr(section, field)
+    text = raw.get_secret_value() if isinstance(raw, SecretStr) else value
+    if "://" in text:  # keep the scheme and host of URLs so operators can see where they point
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://***@{host}{port}{parts.path}"
+    return "***"
+
+
+def load_config(**sections: Any) -> Config:
+    """Read the configuration from the environment (and ``.env``), overriding given sections."""
+    return Config(**sections)

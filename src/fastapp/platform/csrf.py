@@ -1,0 +1,229 @@
+"""CSRF protection: synchronizer tokens bound to the session, plus an Origin check.
+
+Every unsafe request (POST, PUT, PATCH, DELETE) must carry a token, in the ``X-CSRF-Token``
+header (HTMX sends it from ``hx-headers`` on ``<body>``) or a ``csrf_token`` form field (plain
+forms), that matches the secret of the caller's session. The secret is derived from the session
+key with HMAC, so nothing is stored per visitor; tokens are masked with a fresh pad on every
+render so a compressed page never repeats the secret (BREACH).
+
+Until the identity domain exists the session is an anonymous, signed cookie set the first time a
+page asks for a token. ``Sec-Fetch-Site`` and ``Origin`` are a second line: a cross-site request
+is refused even with a token. Requests with an ``Authorization: Bearer`` header carry no ambient
+credential and are exempt; other exemptions are declared by path (signed webhooks) and
+greppable as ``csrf_exempt``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Iterable
+from urllib.parse import parse_qs, urlsplit
+
+from itsdangerous import BadSignature, Signer
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fastapp.platform.errors import CsrfFailed
+from fastapp.platform.middleware import ErrorResponder, state
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+HEADER = "x-csrf-token"
+FORM_FIELD = "csrf_token"
+_SECRET_BYTES = 32
+FAILURE_DETAIL = "This form has expired or did not come from this site. Reload the page and try again."
+
+SessionKeyResolver = Callable[[Scope], str | None]
+"""Return the key of the session the request belongs to (set by the authentication layer)."""
+
+
+class CsrfTokens:
+    """Derive, mask and verify tokens for a session key."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._key = hashlib.sha256(b"fastapp.csrf:" + secret_key.encode()).digest()
+
+    def secret_for(self, session_key: str) -> bytes:
+        return hmac.new(self._key, session_key.encode(), hashlib.sha256).digest()
+
+    def mask(self, secret: bytes) -> str:
+        """A fresh token for ``secret``: random pad + (pad XOR secret), base64url."""
+        pad = secrets.token_bytes(_SECRET_BYTES)
+        return base64.urlsafe_b64encode(pad + bytes(a ^ b for a, b in zip(pad, secret, strict=True))).decode()
+
+    def verify(self, token: str, secret: bytes) -> bool:
+        try:
+            raw = base64.urlsafe_b64decode(token.encode())
+        except (ValueError, UnicodeEncodeError):
+            return False
+        if len(raw) != 2 * _SECRET_BYTES:
+            return False
+        pad, masked = raw[:_SECRET_BYTES], raw[_SECRET_BYTES:]
+        return hmac.compare_digest(bytes(a ^ b for a, b in zip(pad, masked, strict=True)), secret)
+
+
+class AnonymousSession:
+    """A signed random key in a cookie, identifying a visitor who is not signed in."""
+
+    def __init__(self, secret_key: str, *, secure: bool) -> None:
+        self.signer = Signer(secret_key, salt="fastapp.anonymous-session")
+        self.secure = secure
+        self.cookie_name = "__Host-fastapp_anon" if secure else "fastapp_anon"
+
+    def read(self, scope: Scope) -> str | None:
+        value = _cookie(scope, self.cookie_name)
+        if value is None:
+            return None
+        try:
+            return self.signer.unsign(value).decode()
+        except BadSignature:
+            return None
+
+    def cookie(self, key: str) -> str:
+        value = self.signer.sign(key).decode()
+        flags = "; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000"
+        return f"{self.cookie_name}={value}{flags}{'; Secure' if self.secure else ''}"
+
+
+def csrf_token(scope: Scope) -> str:
+    """A masked token for the page being rendered; marks the anonymous cookie as needed."""
+    st = state(scope)
+    st["csrf_used"] = True
+    tokens: CsrfTokens = st["csrf_tokens"]
+    return tokens.mask(st["csrf_secret"])
+
+
+class CsrfMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        secret_key: str,
+        site_origin: str,
+        secure_cookies: bool,
+        responder: ErrorResponder,
+        exempt_paths: Iterable[str] = (),
+        session_key: SessionKeyResolver | None = None,
+    ) -> None:
+        self.app = app
+        self.tokens = CsrfTokens(secret_key)
+        self.anonymous = AnonymousSession(secret_key, secure=secure_cookies)
+        self.site_origin = site_origin.rstrip("/")
+        self.responder = responder
+        self.exempt_paths = frozenset(exempt_paths)
+        self.session_key = session_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        st = state(scope)
+        session_key = self.session_key(scope) if self.session_key else None
+        new_anonymous: str | None = None
+        if session_key is None:
+            session_key = self.anonymous.read(scope)
+            if session_key is None:
+                session_key = new_anonymous = secrets.token_urlsafe(24)
+        secret = self.tokens.secret_for(session_key)
+        st.update(csrf_tokens=self.tokens, csrf_secret=secret, csrf_used=False)
+
+        if scope["method"] not in SAFE_METHODS and not self._exempt(scope):
+            receive, problem = await self._check(scope, receive, secret, fresh=new_anonymous is not None)
+            if problem:
+                await self.responder(scope, CsrfFailed(problem))(scope, receive, send)
+                return
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and new_anonymous and st.get("csrf_used"):
+                MutableHeaders(scope=message).append("Set-Cookie", self.anonymous.cookie(new_anonymous))
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+    def _exempt(self, scope: Scope) -> bool:
+        if scope["path"] in self.exempt_paths:
+            return True
+        authorization = _header(scope, b"authorization") or ""
+        return authorization[:7].lower() == "bearer " and len(authorization) > 7
+
+    async def _check(self, scope: Scope, receive: Receive, secret: bytes, *, fresh: bool) -> tuple[Receive, str]:
+        """Return the receive to hand on (replaying a read body) and a failure detail or ''."""
+        fetch_site = _header(scope, b"sec-fetch-site")
+        if fetch_site is not None and fetch_site not in {"same-origin", "none"}:
+            return receive, "Cross-site requests are not accepted. " + FAILURE_DETAIL
+        origin = _header(scope, b"origin")
+        if origin is not None and origin.rstrip("/") not in {self.site_origin, _own_origin(scope)}:
+            return receive, "Requests from another origin are not accepted. " + FAILURE_DETAIL
+        if fresh:
+            return receive, FAILURE_DETAIL
+        token = _header(scope, HEADER.encode())
+        if token is None and _is_urlencoded_form(scope):
+            body = await _read_body(receive)
+            fields = parse_qs(body.decode("latin-1"), max_num_fields=1000)
+            token = (fields.get(FORM_FIELD) or [None])[0]
+            receive = _replay(body, receive)
+        if token is None:
+            return receive, "The security token is missing. " + FAILURE_DETAIL
+        if not self.tokens.verify(token, secret):
+            return receive, "The security token is not valid. " + FAILURE_DETAIL
+        return receive, ""
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    for part in raw.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def _own_origin(scope: Scope) -> str:
+    host = _header(scope, b"host") or ""
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+def _is_urlencoded_form(scope: Scope) -> bool:
+    content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    return content_type == "application/x-www-form-urlencoded"
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def site_origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,229 @@
+"""Pure-ASGI middleware: request context and log line, security headers, body size limit.
+
+Each class wraps an ASGI app and touches only ``http`` scopes. Responses that a middleware
+must produce itself (413) are rendered by an ``ErrorResponder`` handed in by the composition
+root, so the API answers problem+json and pages answer HTML without this module knowing either.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fastapp.platform.errors import DomainError, PayloadTooLarge
+
+ErrorResponder = Callable[[Scope, DomainError], Response]
+"""Render a domain error raised before routing (CSRF, body limit) for the surface of ``scope``."""
+
+log = structlog.get_logger("fastapp.request")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def state(scope: Scope) -> dict[str, Any]:
+    """The per-request state dict that Starlette exposes as ``request.state``."""
+    return scope.setdefault("state", {})  # type: ignore[no-any-return]
+
+
+class TrustedNetworks:
+    """IP networks whose forwarded headers are believed."""
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self._networks = [ipaddress.ip_network(e, strict=False) for e in entries]
+
+    def __contains__(self, host: object) -> bool:
+        if not isinstance(host, str) or not self._networks:
+            return False
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)
+
+
+class RequestContextMiddleware:
+    """Request id, structured log line and timing for every HTTP request.
+
+    The id comes from ``X-Request-ID`` when the immediate peer is a trusted proxy and the value
+    is well-formed, else it is generated; it is echoed in the response and bound into every log
+    record of the request.
+    """
+
+    def __init__(self, app: ASGIApp, *, trusted: TrustedNetworks) -> None:
+        self.app = app
+        self.trusted = trusted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        peer = (scope.get("client") or ("", 0))[0]
+        request_id = _incoming_request_id(scope) if peer in self.trusted else None
+        request_id = request_id or uuid.uuid4().hex
+        state(scope)["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                client=(scope.get("client") or (peer, 0))[0],
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _REQUEST_ID.match(text) else None
+    return None
+
+
+class SecurityHeadersMiddleware:
+    """CSP with a per-request nonce, and the other security headers, on every response.
+
+    The nonce is placed in ``request.state.csp_nonce`` for the page renderer. A response that
+    already carries a Content-Security-Policy (e.g. a file download) keeps its own.
+    """
+
+    def __init__(self, app: ASGIApp, *, hsts_seconds: int | None, extra_origins: Iterable[str] = ()) -> None:
+        self.app = app
+        self.hsts = f"max-age={hsts_seconds}; includeSubDomains" if hsts_seconds else None
+        self.extra = " ".join(extra_origins)
+
+    def policy(self, nonce: str) -> str:
+        src = f"'self' {self.extra}".strip()
+        return "; ".join(
+            [
+                "default-src 'self'",
+                f"script-src {src} 'nonce-{nonce}'",
+                f"style-src {src} 'nonce-{nonce}'",
+                # Franken UI and HTMX position popovers and indicators with style attributes.
+                "style-src-attr 'unsafe-inline'",
+                f"img-src {src} data:",
+                f"font-src {src} data:",
+                "connect-src 'self'",
+                "object-src 'none'",
+                "base-uri 'none'",
+                "form-action 'self'",
+                "frame-ancestors 'none'",
+            ]
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = secrets.token_urlsafe(18)
+        state(scope)["csp_nonce"] = nonce
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = self.policy(nonce)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+                headers.setdefault(
+                    "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+                )
+                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                if self.hsts:
+                    headers.setdefault("Strict-Transport-Security", self.hsts)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies larger than the limit with 413.
+
+    A declared ``Content-Length`` over the limit is refused before any byte is read; a body
+    without one (chunked) is counted as it streams and the read that crosses the limit raises
+    ``PayloadTooLarge``, which the surface maps to 413. ``limits`` maps path prefixes to larger
+    limits for upload routes.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, responder: ErrorResponder, limits: dict[str, int] | None = None
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.responder = responder
+        self.limits = sorted((limits or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits:
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        error = PayloadTooLarge(f"The request body is larger than the limit of {limit:,} bytes.")
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await self.responder(scope, error)(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise error
+            return message
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except PayloadTooLarge as exc:
+            if started:
+                raise
+            await self.responder(scope, exc)(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,30 @@
+"""The registry the app owns: the extension points domains fill in their ``register()``.
+
+Domains add page routers, API routers, health checks and CSRF exemptions here; the composition
+root reads it once when building the app. Later issues add rate limiters, job handlers,
+schedules, privacy exporters, notification kinds and settings definitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+HealthCheck = Callable[[], Awaitable[None]]
+"""Return when healthy; raise (any exception, its message is reported) when not."""
+
+
+@dataclass
+class Registry:
+    page_routers: list[Any] = field(default_factory=list)
+    api_routers: list[Any] = field(default_factory=list)
+    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    csrf_exempt: set[str] = field(default_factory=set)
+    #: (label, href, icon) links in the main navigation, in registration order.
+    nav_items: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add_health_check(self, name: str, check: HealthCheck) -> None:
+        if name in self.health_checks:
+            raise ValueError(f"health check {name!r} is registered twice")
+        self.health_checks[name] = check

@@ -1,0 +1,66 @@
+"""Shared components with no domain knowledge: data in, FT out."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fasthtml.common import FT, Div, Input, P, Span
+from monsterui.daisy import AlertT
+from monsterui.franken import H1, Button, ButtonT, Card, TextPresets, UkIcon
+
+ToastLevel = Literal["info", "success", "warning", "error"]
+_ALERT = {"info": AlertT.info, "success": AlertT.success, "warning": AlertT.warning, "error": AlertT.error}
+_ICON = {"info": "info", "success": "circle-check", "warning": "triangle-alert", "error": "circle-x"}
+
+
+def Toast(message: str, level: ToastLevel = "info", *, sticky: bool = False) -> FT:
+    """One toast for the ``#toasts`` region; errors are announced assertively."""
+    return Div(
+        UkIcon(_ICON[level], height=18, width=18, aria_hidden="true"),
+        Span(message),
+        Button(
+            UkIcon("x", height=16, width=16, aria_hidden="true"),
+            Span("Dismiss", cls="sr-only"),
+            cls=(ButtonT.ghost, ButtonT.xs),
+            submit=False,
+            data_toast_close="",
+        ),
+        cls=("alert shadow-lg", _ALERT[level]),
+        role="alert" if level == "error" else "status",
+        data_toast="",
+        data_toast_sticky="1" if sticky else "0",
+    )
+
+
+def OobToast(message: str, level: ToastLevel = "info") -> FT:
+    """A toast delivered out of band with any HTMX response."""
+    return Div(Toast(message, level), hx_swap_oob="beforeend:#toasts")
+
+
+def ToastRegion(*toasts: FT) -> FT:
+    return Div(*toasts, id="toasts", cls="toast toast-end toast-bottom z-50", aria_live="polite")
+
+
+def CsrfField(token: str) -> FT:
+    """Hidden field for plain (non-HTMX) forms."""
+    return Input(type="hidden", name="csrf_token", value=token)
+
+
+def PageHeading(title: str, subtitle: str | None = None) -> FT:
+    return Div(
+        H1(title),
+        P(subtitle, cls=TextPresets.muted_sm) if subtitle else None,
+        cls="space-y-2 mb-6",
+    )
+
+
+def EmptyState(title: str, message: str, *actions: FT, icon: str = "inbox") -> FT:
+    return Card(
+        Div(
+            UkIcon(icon, height=40, width=40, aria_hidden="true"),
+            P(title, cls="font-semibold"),
+            P(message, cls=TextPresets.muted_sm),
+            Div(*actions, cls="flex gap-2 justify-center") if actions else None,
+            cls="flex flex-col items-center text-center gap-2 py-8",
+        )
+    )

@@ -1,0 +1,42 @@
+"""Build the shell's ``PageContext`` from a request and render full pages or HTMX fragments."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from fasthtml.common import FT
+from starlette.requests import Request
+
+from fastapp.platform.csrf import csrf_token
+from fastapp.platform.htmx import is_htmx
+from fastapp.ui.layout import THEME_MODES, NavItem, Page, PageContext, ThemeMode
+
+THEME_COOKIE = "fastapp_theme"
+
+
+def theme_of(request: Request) -> ThemeMode:
+    value = request.cookies.get(THEME_COOKIE, "system")
+    return cast(ThemeMode, value) if value in THEME_MODES else "system"
+
+
+def page_context(request: Request) -> PageContext:
+    """The shell's view of ``request``; the pages app keeps product, assets and nav in its state."""
+    app_state = request.app.state
+    return PageContext(
+        product=app_state.product,
+        assets=app_state.assets,
+        nonce=request.state.csp_nonce,
+        csrf_token=csrf_token(request.scope),
+        theme=theme_of(request),
+        theme_url=app_state.theme_url,
+        path=request.url.path,
+        nav=tuple(cast(list[NavItem], app_state.nav)),
+        footer_note=app_state.footer_note,
+    )
+
+
+def render(request: Request, title: str, *content: FT) -> FT | tuple[FT, ...]:
+    """A full page for a normal request; only ``content`` for an HTMX request."""
+    if is_htmx(request.headers):
+        return content
+    return Page(page_context(request), title, *content)
