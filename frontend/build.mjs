@@ -26,6 +26,7 @@ const SOURCES = {
   "swagger-ui.css": path.join(NM, "swagger-ui-dist", "swagger-ui.css"),
   "swagger-ui-bundle.js": path.join(NM, "swagger-ui-dist", "swagger-ui-bundle.js"),
   "swagger-init.js": path.join(HERE, "src", "swagger-init.js"),
+  "swagger-fixes.css": path.join(HERE, "src", "swagger-fixes.css"),
 };
 
 // Hosts of absolute URLs found in the outputs that were reviewed and are never

@@ -10,10 +10,16 @@
       dom_id: "#swagger-ui",
       presets: [window.SwaggerUIBundle.presets.apis],
       layout: "BaseLayout",
-      deepLinking: true,
+      // Deep links put an <a> inside each operation's toggle button (nested interactive controls).
+      deepLinking: false,
       persistAuthorization: false,
       // The default would load a badge from an outside validator service.
       validatorUrl: null,
+      onComplete: function () {
+        // Swagger UI wraps the server picker in an empty <label>: give it a name.
+        var servers = document.getElementById("servers");
+        if (servers && !servers.getAttribute("aria-label")) servers.setAttribute("aria-label", "Server");
+      },
     });
   }
   if (document.readyState === "loading") {

@@ -89,7 +89,7 @@ def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         db = Database.from_url(config.database_url, pool_size=config.database.pool_size, echo=config.database.echo)
-        cache = create_cache(config.redis.url)
+        cache = create_cache(config.redis.url, prefix=config.redis.prefix)
         runtime.backends = Backends(db=db, cache=cache, clock=SystemClock())
         try:
             async with db.transaction() as session:

@@ -94,6 +94,7 @@ class RedisSettings(_Section):
     model_config = SettingsConfigDict(env_prefix="FASTAPP_REDIS_")
 
     url: str = Field("", description="redis:// or rediss:// URL; empty means in-process memory.")
+    prefix: str = Field("fastapp:", min_length=1, description="Namespace of keys and channels in Redis.")
 
     secret_fields: ClassVar[frozenset[str]] = frozenset({"url"})
 

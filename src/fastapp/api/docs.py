@@ -16,7 +16,9 @@ def swagger_ui(assets: Assets, *, title: str, openapi_url: str):  # type: ignore
                 Meta(charset="utf-8"),
                 Meta(name="viewport", content="width=device-width, initial-scale=1"),
                 Title(title),
+                Link(rel="icon", href=assets.static("favicon.svg"), type="image/svg+xml"),
                 Link(rel="stylesheet", href=assets.url("swagger-ui.css")),
+                Link(rel="stylesheet", href=assets.url("swagger-fixes.css")),
             ),
             Body(
                 Main(Div(id="swagger-ui", data_openapi_url=openapi_url)),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -14,7 +13,6 @@ from starlette.types import Scope
 
 from fastapp.platform.errors import DomainError, RateLimited
 
-log = structlog.get_logger("fastapp.api")
 PROBLEM_JSON = "application/problem+json"
 _HTTP_TYPES = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
                405: "method-not-allowed", 406: "not-acceptable", 413: "payload-too-large",
@@ -66,7 +64,6 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", path=request.url.path, exc_info=exc)
     return problem(500, "server-error", "Internal server error",
                    "An unexpected error happened. It has been logged; please try again.",
                    instance=request.url.path, request_id=getattr(request.state, "request_id", None))

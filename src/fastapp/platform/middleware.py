@@ -77,12 +77,19 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                state(scope)["response_started"] = True
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # The surfaces already answered with their 500 page or problem; log the cause once,
+            # with the request id, instead of letting the server print a second, unlinked trace.
+            log.exception("unhandled error", method=scope["method"], path=scope["path"])
+            if not _started(scope):
+                await Response("Internal Server Error", status_code=500)(scope, receive, send_with_id)
         finally:
             log.info(
                 "request",
@@ -93,6 +100,10 @@ class RequestContextMiddleware:
                 client=(scope.get("client") or (peer, 0))[0],
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _started(scope: Scope) -> bool:
+    return bool(state(scope).get("response_started"))
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

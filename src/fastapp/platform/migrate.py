@@ -1,13 +1,19 @@
 """Run Alembic migrations on an async engine: upgrade, downgrade, current, revision, drift.
 
 Alembic is synchronous, so each command runs inside ``AsyncConnection.run_sync`` with the
-connection passed to ``migrations/env.py``. On PostgreSQL an advisory lock serialises
-concurrent upgrades (several processes starting at once apply each migration once).
+connection passed to ``migrations/env.py``. Several processes starting at once must apply each
+migration once: on PostgreSQL an advisory lock serialises them, on SQLite an exclusive lock on a
+file beside the database. Within one process, Alembic's module-global context allows only one
+command at a time, so commands also take a per-event-loop lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +23,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -27,14 +33,37 @@ _PG_LOCK_KEY = 7_425_018_311  # arbitrary, constant: identifies "FastApp migrati
 def _alembic_config(connection: Connection, metadata: MetaData, stdout: io.StringIO | None = None) -> AlembicConfig:
     cfg = AlembicConfig(stdout=stdout or io.StringIO())
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
     cfg.attributes["connection"] = connection
     cfg.attributes["metadata"] = metadata
     return cfg
 
 
+_process_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def _exclusive(engine: AsyncEngine) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    lock = _process_locks.setdefault(loop, asyncio.Lock())
+    async with lock:
+        database = make_url(str(engine.url)).database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        import fcntl  # SQLite deployments are single-host; POSIX hosts only
+
+        with open(f"{database}.migrate-lock", "a+b") as handle:
+            await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 async def _run(engine: AsyncEngine, metadata: MetaData, fn: Any, *args: Any) -> Any:
-    async with engine.begin() as conn:
+    async with _exclusive(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
 

@@ -15,7 +15,8 @@ DIST_DIR = Path(__file__).resolve().parent.parent / "static" / "dist"
 
 class Assets:
     def __init__(self, static_url: str = "/static", dist_dir: Path = DIST_DIR) -> None:
-        self.base = static_url.rstrip("/") + "/dist/"
+        self.static_base = static_url.rstrip("/") + "/"
+        self.base = self.static_base + "dist/"
         manifest = dist_dir / "manifest.json"
         try:
             self.files: dict[str, str] = json.loads(manifest.read_text())
@@ -25,3 +26,7 @@ class Assets:
     def url(self, name: str) -> str:
         """The URL of logical asset ``name``; KeyError names an asset the build does not make."""
         return self.base + self.files[name]
+
+    def static(self, path: str) -> str:
+        """The URL of a file kept under ``static/`` by name (not content-hashed)."""
+        return self.static_base + path

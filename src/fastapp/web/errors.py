@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import structlog
 from fasthtml.common import to_xml
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -15,7 +14,6 @@ from fastapp.ui.components import OobToast
 from fastapp.ui.layout import ErrorContent, Page
 from fastapp.ui.request import page_context
 
-log = structlog.get_logger("fastapp.web")
 
 _TITLES = {
     400: ("Bad request", "The request could not be understood."),
@@ -58,7 +56,6 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", path=request.url.path, exc_info=exc)
     title, detail = _TITLES[500]
     return error_response(request, 500, title, detail)
 

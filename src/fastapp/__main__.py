@@ -1,0 +1,3 @@
+from fastapp.cli import main
+
+main()

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from fastapp.platform.errors import NotFound, RateLimited
+from fastapp.platform.registry import Registry
+
+
+class Item(BaseModel):
+    name: str
+    size: int
+
+
+@pytest.fixture
+def registry(registry: Registry) -> Registry:
+    router = APIRouter()
+
+    @router.post("/items")
+    async def create(item: Item) -> Item:
+        return item
+
+    @router.get("/missing")
+    async def missing() -> None:
+        raise NotFound("No such item.")
+
+    @router.get("/limited")
+    async def limited() -> None:
+        raise RateLimited("Slow down.", resets_in=30)
+
+    @router.get("/crash")
+    async def crash() -> None:
+        raise RuntimeError("secret detail")
+
+    registry.api_routers.append(router)
+    return registry
+
+
+async def test_openapi_document(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    assert document["servers"] == [{"url": "/api/v1"}]
+    assert "/instance" in document["paths"]
+
+
+async def test_swagger_ui_uses_local_assets(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/docs")
+    assert response.status_code == 200
+    assert 'data-openapi-url="/api/v1/openapi.json"' in response.text
+    assert "/static/dist/swagger-ui-bundle." in response.text and "/static/dist/swagger-init." in response.text
+
+
+async def test_instance_endpoint(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/api/v1/instance")).json()
+    assert body["name"] == "FastApp"
+    assert set(body) == {"name", "version", "instance_id", "since"}
+    again = (await client.get("/api/v1/instance")).json()
+    assert again["instance_id"] == body["instance_id"]
+
+
+async def test_unknown_route_is_problem_json(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nope")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/not-found"
+
+
+async def test_validation_errors_name_the_fields(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/items", json={"name": "x", "size": "big"},
+                                 headers={"Authorization": "Bearer t"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["type"] == "/problems/invalid"
+    assert [e["field"] for e in body["errors"]] == ["size"]
+
+
+async def test_domain_errors_map_to_problems(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/api/v1/missing")
+    assert missing.status_code == 404 and missing.json()["detail"] == "No such item."
+    limited = await client.get("/api/v1/limited")
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "30"
+    assert limited.json()["type"] == "/problems/rate-limited"
+
+
+async def test_unexpected_errors_hide_details(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/crash")
+    assert response.status_code == 500
+    assert "secret detail" not in response.text
+    assert response.json()["request_id"] == response.headers["x-request-id"]

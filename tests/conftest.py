@@ -1,0 +1,193 @@
+"""Fixtures: a fresh app per test on the embedded backends, and on PostgreSQL + Redis when
+``FASTAPP_TEST_DATABASE_URL`` / ``FASTAPP_TEST_REDIS_URL`` are set (CI requires them).
+
+Databases are cloned from a template migrated once per session: a PostgreSQL
+``CREATE DATABASE ... TEMPLATE``, or a copy of a migrated SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from fastapp.app import build_registry, create_app, metadata
+from fastapp.config import AppSettings, Config, DatabaseSettings, HttpSettings, RedisSettings
+from fastapp.platform import migrate
+from fastapp.platform.db import create_engine
+from fastapp.platform.registry import Registry
+
+PG_URL = os.environ.get("FASTAPP_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("FASTAPP_TEST_REDIS_URL", "")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TEST_SECRET = "test-secret-key-0123456789abcdef0123456789"
+SITE = "http://testserver"
+
+if IN_CI and not (PG_URL and REDIS_URL):  # pragma: no cover - guards CI's configuration
+    raise RuntimeError("CI must set FASTAPP_TEST_DATABASE_URL and FASTAPP_TEST_REDIS_URL")
+
+BACKENDS = ["embedded"] + (["services"] if PG_URL and REDIS_URL else [])
+
+
+def as_async_pg(url: str) -> str:
+    return str(make_url(url).set(drivername="postgresql+asyncpg"))
+
+
+def _pg_admin_url() -> str:
+    return as_async_pg(PG_URL)
+
+
+async def _pg_execute(sql: str) -> None:
+    engine = create_async_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+def pg_database_url(name: str) -> str:
+    return str(make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False))
+
+
+@dataclass
+class Templates:
+    sqlite_file: Path
+    pg_name: str | None
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    """Migrated template databases, made once for the whole run."""
+    folder = tmp_path_factory.mktemp("template")
+    sqlite_file = folder / "template.db"
+
+    async def migrate_url(url: str) -> None:
+        engine = create_engine(url)
+        try:
+            await migrate.upgrade(engine, metadata())
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrate_url(f"sqlite+aiosqlite:///{sqlite_file}"))
+    pg_name = None
+    if PG_URL:
+        pg_name = f"fastapp_tpl_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_pg_execute(f'CREATE DATABASE "{pg_name}"'))
+        asyncio.run(migrate_url(pg_database_url(pg_name)))
+    yield Templates(sqlite_file, pg_name)
+    if pg_name:
+        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, templates: Templates, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for this test."""
+    if backend == "embedded":
+        target = tmp_path / "var" / "fastapp.db"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(templates.sqlite_file, target)
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    name = f"fastapp_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{templates.pg_name}"'))
+    try:
+        yield pg_database_url(name)
+    finally:
+        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def redis_url(backend: str) -> str:
+    return REDIS_URL if backend == "services" else ""
+
+
+def make_config(var_dir: Path, database_url: str = "", redis_url: str = "", **app: object) -> Config:
+    """A test configuration; nothing is read from the environment."""
+    app_values: dict[str, object] = {
+        "env": "test", "site_url": SITE, "secret_key": TEST_SECRET, "var_dir": var_dir, "log_level": "WARNING",
+    }
+    app_values.update(app)
+    http = app_values.pop("http", {})
+    assert isinstance(http, dict)
+    return Config(
+        app=AppSettings.model_construct(**_defaults(AppSettings, app_values)),
+        database=DatabaseSettings.model_construct(**_defaults(DatabaseSettings, {"url": database_url})),
+        redis=RedisSettings.model_construct(
+            **_defaults(RedisSettings, {"url": redis_url, "prefix": f"t{uuid.uuid4().hex[:8]}:"})
+        ),
+        http=HttpSettings.model_construct(**_defaults(HttpSettings, http)),
+    )
+
+
+def _defaults(cls: type, values: dict[str, object]) -> dict[str, object]:
+    """Validated section values without reading the environment or a .env file."""
+    model = cls.model_validate(values)  # type: ignore[attr-defined]
+    return dict(model)
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str, redis_url: str) -> Config:
+    return make_config(tmp_path / "var", database_url, redis_url)
+
+
+@pytest.fixture
+def registry() -> Registry:
+    """The registry the app is built from; tests may add routes to it before ``app`` is made."""
+    return build_registry()
+
+
+@pytest.fixture
+async def app(config: Config, registry: Registry) -> AsyncIterator[object]:
+    application = create_app(config, registry=registry)
+    async with LifespanManager(application) as manager:  # type: ignore[arg-type]
+        yield manager.app
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url=SITE) as http:
+        yield http
+
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+async def csrf_token(client: httpx.AsyncClient, path: str = "/") -> str:
+    """Load a page and return the CSRF token it carries (setting the session cookie)."""
+    response = await client.get(path)
+    match = CSRF_META.search(response.text)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def root_of(app: Any) -> Any:
+    """The Starlette app inside the middleware stack."""
+    while not hasattr(app, "routes"):
+        app = app.app
+    return app
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last: sync Playwright keeps an event loop running in this thread while
+    the browser is open, which the asyncio-based tests cannot share."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

@@ -1,0 +1,123 @@
+"""The shell in a real browser: the home page, theme switch, error page and API docs load with
+no console error, no CSP violation, nothing from another origin, and no serious axe finding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Server, Watched, axe_violations
+
+pytestmark = pytest.mark.e2e
+
+
+def _assert_clean(watched: Watched, server: Server) -> None:
+    assert watched.console_errors == []
+    assert watched.csp_violations() == []
+    foreign = [u for u in watched.requests if not u.startswith(server.url) and not u.startswith("data:")]
+    assert foreign == []
+
+
+def test_home_page_is_clean_and_accessible(server: Server, watched: Watched) -> None:
+    page = watched.page
+    response = page.goto(server.url + "/")
+    assert response is not None and response.status == 200
+    page.wait_for_load_state("networkidle")
+    assert page.locator("h1").inner_text().startswith("Welcome to FastApp")
+    # Franken UI's icon script ran: icons rendered as inline SVG.
+    page.wait_for_selector("uk-icon svg", state="attached")
+    _assert_clean(watched, server)
+    assert axe_violations(page) == []
+
+
+def test_styles_are_applied(server: Server, watched: Watched) -> None:
+    page = watched.page
+    page.goto(server.url + "/")
+    display = page.evaluate("getComputedStyle(document.querySelector('main .grid')).display")
+    assert display == "grid"
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") not in {"", "rgba(0, 0, 0, 0)"}
+
+
+def test_theme_switch_persists_across_reloads(server: Server, watched: Watched) -> None:
+    page = watched.page
+    page.goto(server.url + "/")
+    page.wait_for_load_state("networkidle")
+    page.select_option("#theme-mode", "dark")
+    page.wait_for_function("document.documentElement.classList.contains('dark')")
+    page.reload()
+    assert page.evaluate("document.documentElement.classList.contains('dark')")
+    assert page.locator("#theme-mode").input_value() == "dark"
+    page.select_option("#theme-mode", "light")
+    page.wait_for_function("!document.documentElement.classList.contains('dark')")
+    page.reload()
+    assert not page.evaluate("document.documentElement.classList.contains('dark')")
+    _assert_clean(watched, server)
+    assert axe_violations(page) == []
+
+
+def test_system_theme_follows_the_operating_system(server: Server, browser: Any) -> None:
+    context = browser.new_context(color_scheme="dark")
+    try:
+        page = context.new_page()
+        page.goto(server.url + "/")
+        assert page.evaluate("document.documentElement.getAttribute('data-theme-mode')") == "system"
+        assert page.evaluate("document.documentElement.classList.contains('dark')")
+        page.emulate_media(color_scheme="light")
+        page.wait_for_function("!document.documentElement.classList.contains('dark')")
+    finally:
+        context.close()
+
+
+def test_not_found_page(server: Server, watched: Watched) -> None:
+    page = watched.page
+    response = page.goto(server.url + "/does-not-exist")
+    assert response is not None and response.status == 404
+    assert page.locator("h1").inner_text() == "Page not found"
+    watched.console_errors[:] = [e for e in watched.console_errors if "404" not in e]
+    _assert_clean(watched, server)
+    assert axe_violations(page) == []
+
+
+def test_keyboard_reaches_skip_link_and_navigation(server: Server, watched: Watched) -> None:
+    page = watched.page
+    page.goto(server.url + "/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("location.hash") == "#main"
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_no_horizontal_scrolling(server: Server, browser: Any, width: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 800})
+    try:
+        page = context.new_page()
+        for path in ("/", "/does-not-exist"):
+            page.goto(server.url + path)
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (path, width)
+    finally:
+        context.close()
+
+
+def test_api_docs_render_from_local_assets(server: Server, watched: Watched) -> None:
+    page = watched.page
+    page.goto(server.url + "/api/docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "FastApp API" in page.locator(".swagger-ui .info .title").inner_text()
+    page.wait_for_selector("text=/instance")
+    _assert_clean(watched, server)
+    assert axe_violations(page) == []
+
+
+def test_unsafe_request_without_token_is_refused_in_the_browser(server: Server, watched: Watched) -> None:
+    page = watched.page
+    page.goto(server.url + "/")
+    status = page.evaluate("fetch('/preferences/theme', {method: 'POST', body: new URLSearchParams({mode: 'dark'})})"
+                           ".then(r => r.status)")
+    assert status == 403
+    with_token = page.evaluate(
+        "fetch('/preferences/theme', {method: 'POST', body: new URLSearchParams({mode: 'dark'}), headers: "
+        "{'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}}).then(r => r.status)")
+    assert with_token in (200, 303)

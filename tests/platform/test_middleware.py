@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from fastapp.app import create_app
+from fastapp.config import Config
+from fastapp.platform.middleware import TrustedNetworks
+from tests.conftest import csrf_token, make_config
+
+
+async def _client_for(config: Config, client_ip: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(config)
+    async with LifespanManager(app) as manager:  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=manager.app, client=(client_ip, 1234))  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_request_id_is_generated_and_echoed(client: httpx.AsyncClient) -> None:
+    first = await client.get("/healthz")
+    second = await client.get("/healthz", headers={"X-Request-ID": "from-client"})
+    assert len(first.headers["x-request-id"]) == 32
+    assert second.headers["x-request-id"] not in {"from-client", first.headers["x-request-id"]}
+
+
+async def test_request_id_from_a_trusted_proxy_is_kept(tmp_path: Path, database_url: str) -> None:
+    config = make_config(tmp_path, database_url, http={"trusted_proxies": ["10.0.0.0/8"]})
+    async for http in _client_for(config, client_ip="10.1.2.3"):
+        kept = await http.get("/healthz", headers={"X-Request-ID": "edge-42", "X-Forwarded-For": "203.0.113.9"})
+        assert kept.headers["x-request-id"] == "edge-42"
+        bad = await http.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+        assert bad.headers["x-request-id"] != "bad id with spaces"
+
+
+def test_trusted_networks_membership() -> None:
+    nets = TrustedNetworks(["10.0.0.0/8", "::1"])
+    assert "10.9.9.9" in nets and "::1" in nets
+    assert "11.0.0.1" not in nets and "not-an-ip" not in nets and None not in nets
+    assert "10.0.0.1" not in TrustedNetworks([])
+
+
+async def test_one_json_log_line_per_request(client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="fastapp.request"):
+        response = await client.get("/healthz")
+    records = [r for r in caplog.records if r.name == "fastapp.request"]
+    assert len(records) == 1
+    event = records[0].msg
+    assert isinstance(event, dict)
+    assert event["path"] == "/healthz" and event["status"] == 200
+    assert event["request_id"] == response.headers["x-request-id"]
+    assert json.dumps(event, default=str)  # serialisable as one JSON line
+
+
+async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> None:
+    for path in ("/", "/healthz", "/api/v1/openapi.json", "/no-such-page"):
+        headers = (await client.get(path)).headers
+        csp = headers["content-security-policy"]
+        script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+        assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
+        assert "'nonce-" in script_src
+        assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+        assert "camera=()" in headers["permissions-policy"]
+        assert "strict-transport-security" not in headers  # plain http in tests
+
+
+async def test_nonce_changes_per_request_and_matches_the_page(client: httpx.AsyncClient) -> None:
+    first, second = await client.get("/"), await client.get("/")
+    nonces = [r.headers["content-security-policy"].split("'nonce-")[1].split("'")[0] for r in (first, second)]
+    assert nonces[0] != nonces[1]
+    assert f'nonce="{nonces[0]}"' in first.text
+
+
+async def test_hsts_and_secure_cookie_names_over_https(tmp_path: Path, database_url: str) -> None:
+    config = make_config(tmp_path, database_url, site_url="https://testserver")
+    async for http in _client_for(config):
+        page = await http.get("https://testserver/")
+        assert page.headers["strict-transport-security"].startswith("max-age=31536000")
+        assert page.headers["set-cookie"].startswith("__Host-fastapp_anon=")
+        assert "Secure" in page.headers["set-cookie"]
+
+
+async def test_cdn_static_url_is_used_and_allowed(tmp_path: Path, database_url: str) -> None:
+    config = make_config(tmp_path, database_url, http={"static_url": "https://cdn.example.com/static"})
+    async for http in _client_for(config):
+        page = await http.get("/")
+        assert 'href="https://cdn.example.com/static/dist/app.' in page.text
+        assert "https://cdn.example.com/static" in page.headers["content-security-policy"]
+
+
+async def test_declared_oversized_body_is_refused_before_reading(client: httpx.AsyncClient) -> None:
+    token = await csrf_token(client)
+    response = await client.post("/preferences/theme", content=b"x" * 2_000_000,
+                                 headers={"X-CSRF-Token": token, "Content-Type": "application/octet-stream"})
+    assert response.status_code == 413
+    api = await client.post("/api/v1/anything", content=b"x" * 2_000_000, headers={"X-CSRF-Token": token})
+    assert api.status_code == 413
+    assert api.json()["type"] == "/problems/payload-too-large"
+
+
+async def test_streamed_oversized_body_is_cut_off(client: httpx.AsyncClient) -> None:
+    token = await csrf_token(client)
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(40):
+            sent += 1
+            yield b"mode=dark&" + b"x" * 65_536
+
+    response = await client.post(
+        "/preferences/theme", content=chunks(),
+        headers={"X-CSRF-Token": token, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+    assert "larger than the limit" in response.text
+
+
+async def test_streamed_body_through_csrf_form_parsing_is_cut_off(client: httpx.AsyncClient) -> None:
+    await csrf_token(client)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 65_536
+
+    response = await client.post(
+        "/preferences/theme", content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 413
