@@ -123,7 +123,11 @@ def redis_url(backend: str) -> str:
 def make_config(var_dir: Path, database_url: str = "", redis_url: str = "", **app: object) -> Config:
     """A test configuration; nothing is read from the environment."""
     app_values: dict[str, object] = {
-        "env": "test", "site_url": SITE, "secret_key": TEST_SECRET, "var_dir": var_dir, "log_level": "WARNING",
+        "env": "test",
+        "site_url": SITE,
+        "secret_key": TEST_SECRET,
+        "var_dir": var_dir,
+        "log_level": "WARNING",
     }
     app_values.update(app)
     http = app_values.pop("http", {})

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import cast
 
 from sqlalchemy import MetaData
 from starlette.applications import Starlette
@@ -104,8 +105,11 @@ def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz_endpoint(registry.health_checks), methods=["GET"]),
-            Route("/api/docs", swagger_ui(assets, title=api.title, openapi_url=f"{API_PREFIX}/openapi.json"),
-                  methods=["GET"]),
+            Route(
+                "/api/docs",
+                swagger_ui(assets, title=api.title, openapi_url=f"{API_PREFIX}/openapi.json"),
+                methods=["GET"],
+            ),
             Mount(API_PREFIX, app=api),
             Mount("/static", app=HashedStaticFiles(directory=STATIC_DIR), name="static"),
             Mount("/", app=pages),
@@ -128,7 +132,7 @@ def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
     hsts = config.http.hsts_seconds if config.app.is_https else None
     app = SecurityHeadersMiddleware(app, hsts_seconds=hsts, extra_origins=extra_origins)
     if config.http.trusted_proxies:
-        app = ProxyHeadersMiddleware(app, trusted_hosts=config.http.trusted_proxies)
+        app = cast(ASGIApp, ProxyHeadersMiddleware(app, trusted_hosts=config.http.trusted_proxies))  # type: ignore[arg-type]
     # Outermost, so it judges X-Request-ID by the immediate peer before proxy headers rewrite it.
     return RequestContextMiddleware(app, trusted=TrustedNetworks(config.http.trusted_proxies))
 

@@ -30,9 +30,7 @@ class Environment(StrEnum):
 class _Section(BaseSettings):
     """A group of settings read from ``FASTAPP_<PREFIX>...`` variables."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
     #: Variables of this section whose values are secrets, redacted by ``redacted()``.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
 
@@ -137,10 +135,10 @@ class Config(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    app: AppSettings = Field(default_factory=AppSettings)  # type: ignore[arg-type]
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
-    redis: RedisSettings = Field(default_factory=RedisSettings)  # type: ignore[arg-type]
-    http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
+    app: AppSettings = Field(default_factory=AppSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     SECTIONS: ClassVar[tuple[str, ...]] = ("app", "database", "redis", "http")
 

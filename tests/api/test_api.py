@@ -51,7 +51,8 @@ async def test_swagger_ui_uses_local_assets(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/docs")
     assert response.status_code == 200
     assert 'data-openapi-url="/api/v1/openapi.json"' in response.text
-    assert "/static/dist/swagger-ui-bundle." in response.text and "/static/dist/swagger-init." in response.text
+    assert "/static/dist/swagger-ui-bundle." in response.text
+    assert "/static/dist/swagger-init." in response.text
 
 
 async def test_instance_endpoint(client: httpx.AsyncClient) -> None:
@@ -70,8 +71,9 @@ async def test_unknown_route_is_problem_json(client: httpx.AsyncClient) -> None:
 
 
 async def test_validation_errors_name_the_fields(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/v1/items", json={"name": "x", "size": "big"},
-                                 headers={"Authorization": "Bearer t"})
+    response = await client.post(
+        "/api/v1/items", json={"name": "x", "size": "big"}, headers={"Authorization": "Bearer t"}
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["type"] == "/problems/invalid"
@@ -80,9 +82,11 @@ async def test_validation_errors_name_the_fields(client: httpx.AsyncClient) -> N
 
 async def test_domain_errors_map_to_problems(client: httpx.AsyncClient) -> None:
     missing = await client.get("/api/v1/missing")
-    assert missing.status_code == 404 and missing.json()["detail"] == "No such item."
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "No such item."
     limited = await client.get("/api/v1/limited")
-    assert limited.status_code == 429 and limited.headers["retry-after"] == "30"
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "30"
     assert limited.json()["type"] == "/problems/rate-limited"
 
 

@@ -62,7 +62,8 @@ def test_openapi_writes_the_document(env: dict[str, str], tmp_path: Path) -> Non
     result = CliRunner().invoke(main, ["openapi", "-o", str(target)])
     assert result.exit_code == 0, result.output
     document = json.loads(target.read_text())
-    assert document["info"]["title"] == "FastApp API" and "/instance" in document["paths"]
+    assert document["info"]["title"] == "FastApp API"
+    assert "/instance" in document["paths"]
     printed = CliRunner().invoke(main, ["openapi"])
     assert json.loads(printed.stdout) == document
 
@@ -71,15 +72,18 @@ def test_db_commands_on_sqlite(env: dict[str, str]) -> None:
     runner = CliRunner()
     assert "base (not migrated)" in runner.invoke(main, ["db", "current"]).output
     upgraded = runner.invoke(main, ["db", "upgrade"])
-    assert upgraded.exit_code == 0 and f"database at {migrate.head()}" in upgraded.output
+    assert upgraded.exit_code == 0
+    assert f"database at {migrate.head()}" in upgraded.output
     assert "(up to date)" in runner.invoke(main, ["db", "current"]).output
     down = runner.invoke(main, ["db", "downgrade", "base"])
-    assert down.exit_code == 0 and "base (empty)" in down.output
+    assert down.exit_code == 0
+    assert "base (empty)" in down.output
     assert runner.invoke(main, ["db", "upgrade", "head"]).exit_code == 0
 
 
-def test_db_revision_with_no_model_change_writes_an_empty_migration(env: dict[str, str], tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_db_revision_with_no_model_change_writes_an_empty_migration(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     versions = tmp_path / "versions"
     versions.mkdir()
     for source in migrate.MIGRATIONS_DIR.joinpath("versions").glob("0*.py"):
@@ -100,7 +104,8 @@ def test_db_revision_with_no_model_change_writes_an_empty_migration(env: dict[st
     assert len(written) == 1
     text = written[0].read_text()
     assert "Revises: 0001" in text
-    assert "op.create_table" not in text and "op.drop_table" not in text
+    assert "op.create_table" not in text
+    assert "op.drop_table" not in text
 
 
 @pytest.mark.parametrize("kind", ["sqlite"] + (["postgresql"] if PG_URL else []))
@@ -113,8 +118,16 @@ def test_parallel_processes_migrate_once(env: dict[str, str], kind: str, tmp_pat
         url = pg_database_url(name)
     try:
         child_env = {**os.environ, **env, "FASTAPP_DATABASE_URL": url}
-        procs = [subprocess.Popen([sys.executable, "-m", "fastapp", "db", "upgrade"], env=child_env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "fastapp", "db", "upgrade"],
+                env=child_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
         outputs = [p.communicate(timeout=60) for p in procs]
         assert [p.returncode for p in procs] == [0, 0, 0], outputs
         assert all(f"database at {migrate.head()}" in out for out, _ in outputs)

@@ -19,8 +19,14 @@ from tests.conftest import IN_CI
 
 CHROMIUM = os.environ.get("FASTAPP_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 
 pytestmark = pytest.mark.e2e
@@ -46,13 +52,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("e2e")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FASTAPP_")}
-    env.update(FASTAPP_VAR_DIR=str(folder / "var"), FASTAPP_SITE_URL=f"http://127.0.0.1:{port}",
-               FASTAPP_LOG_LEVEL="WARNING")
+    env.update(
+        FASTAPP_VAR_DIR=str(folder / "var"), FASTAPP_SITE_URL=f"http://127.0.0.1:{port}", FASTAPP_LOG_LEVEL="WARNING"
+    )
     log = folder / "server.log"
     started = time.perf_counter()
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "fastapp", "serve", "--port", str(port)],
-                                   env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fastapp", "serve", "--port", str(port)],
+            env=env,
+            cwd=folder,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

@@ -22,7 +22,8 @@ def _assert_clean(watched: Watched, server: Server) -> None:
 def test_home_page_is_clean_and_accessible(server: Server, watched: Watched) -> None:
     page = watched.page
     response = page.goto(server.url + "/")
-    assert response is not None and response.status == 200
+    assert response is not None
+    assert response.status == 200
     page.wait_for_load_state("networkidle")
     assert page.locator("h1").inner_text().startswith("Welcome to FastApp")
     # Franken UI's icon script ran: icons rendered as inline SVG.
@@ -72,7 +73,8 @@ def test_system_theme_follows_the_operating_system(server: Server, browser: Any)
 def test_not_found_page(server: Server, watched: Watched) -> None:
     page = watched.page
     response = page.goto(server.url + "/does-not-exist")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     assert page.locator("h1").inner_text() == "Page not found"
     watched.console_errors[:] = [e for e in watched.console_errors if "404" not in e]
     _assert_clean(watched, server)
@@ -114,10 +116,12 @@ def test_api_docs_render_from_local_assets(server: Server, watched: Watched) -> 
 def test_unsafe_request_without_token_is_refused_in_the_browser(server: Server, watched: Watched) -> None:
     page = watched.page
     page.goto(server.url + "/")
-    status = page.evaluate("fetch('/preferences/theme', {method: 'POST', body: new URLSearchParams({mode: 'dark'})})"
-                           ".then(r => r.status)")
+    status = page.evaluate(
+        "fetch('/preferences/theme', {method: 'POST', body: new URLSearchParams({mode: 'dark'})}).then(r => r.status)"
+    )
     assert status == 403
     with_token = page.evaluate(
         "fetch('/preferences/theme', {method: 'POST', body: new URLSearchParams({mode: 'dark'}), headers: "
-        "{'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}}).then(r => r.status)")
+        "{'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}}).then(r => r.status)"
+    )
     assert with_token in (200, 303)

@@ -68,8 +68,11 @@ async def test_incr_without_ttl_persists(cache: Cache) -> None:
 
 
 async def test_prefixes_isolate_namespaces(cache: Cache) -> None:
-    other: Cache = MemoryCache(prefix="other:") if isinstance(cache, MemoryCache) else RedisCache(
-        REDIS_URL, prefix=f"other-{uuid.uuid4().hex[:6]}:")
+    other: Cache = (
+        MemoryCache(prefix="other:")
+        if isinstance(cache, MemoryCache)
+        else RedisCache(REDIS_URL, prefix=f"other-{uuid.uuid4().hex[:6]}:")
+    )
     try:
         await cache.set("shared", b"mine")
         assert await other.get("shared") is None
@@ -109,7 +112,7 @@ def test_create_cache_picks_backend_from_url() -> None:
 async def test_redis_ping_fails_when_unreachable() -> None:
     cache = RedisCache("redis://127.0.0.1:1/0")
     try:
-        with pytest.raises(Exception, match="(?i)connect"):
+        with pytest.raises(Exception, match=r"(?i)connect"):
             await cache.ping()
     finally:
         await cache.close()

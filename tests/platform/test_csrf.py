@@ -14,7 +14,8 @@ def test_masked_tokens_differ_but_verify() -> None:
     secret = tokens.secret_for("session-a")
     first, second = tokens.mask(secret), tokens.mask(secret)
     assert first != second
-    assert tokens.verify(first, secret) and tokens.verify(second, secret)
+    assert tokens.verify(first, secret)
+    assert tokens.verify(second, secret)
     assert not tokens.verify(first, tokens.secret_for("session-b"))
 
 
@@ -58,7 +59,8 @@ async def test_anonymous_cookie_is_set_only_when_a_page_uses_a_token(client: htt
     assert "set-cookie" not in health.headers
     page = await client.get("/")
     assert page.headers["set-cookie"].startswith("fastapp_anon=")
-    assert "HttpOnly" in page.headers["set-cookie"] and "SameSite=Lax" in page.headers["set-cookie"]
+    assert "HttpOnly" in page.headers["set-cookie"]
+    assert "SameSite=Lax" in page.headers["set-cookie"]
 
 
 async def test_header_token_is_accepted(client: httpx.AsyncClient) -> None:
@@ -94,22 +96,28 @@ async def test_forged_cookie_counts_as_no_session(client: httpx.AsyncClient) -> 
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}, {"Origin": "https://evil.example"},
-     {"Origin": "null"}],
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+    ],
 )
 async def test_cross_site_requests_are_refused_even_with_a_token(
     client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
     token = await csrf_token(client)
-    response = await client.post("/preferences/theme", data={"mode": "dark"},
-                                 headers={"X-CSRF-Token": token, **headers})
+    response = await client.post(
+        "/preferences/theme", data={"mode": "dark"}, headers={"X-CSRF-Token": token, **headers}
+    )
     assert response.status_code == 403
 
 
 async def test_same_origin_headers_pass(client: httpx.AsyncClient) -> None:
     token = await csrf_token(client)
     response = await client.post(
-        "/preferences/theme", data={"mode": "dark"},
+        "/preferences/theme",
+        data={"mode": "dark"},
         headers={"X-CSRF-Token": token, "Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
     )
     assert response.status_code == 303

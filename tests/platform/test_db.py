@@ -26,11 +26,15 @@ async def test_transaction_commits_or_rolls_back_as_one(database_url: str) -> No
     db = Database.from_url(database_url)
     now = datetime.now(UTC)
     try:
-        with pytest.raises(RuntimeError):
+
+        async def write_then_fail() -> None:
             async with db.transaction() as session:
                 session.add(Instance(created_at=now - timedelta(days=1)))
                 await session.flush()
                 raise RuntimeError("abort")
+
+        with pytest.raises(RuntimeError):
+            await write_then_fail()
         async with db.transaction() as session:
             assert await session.scalar(select(func.count()).select_from(Instance)) == 0
             first = await ensure_instance(session, now=now)

@@ -15,7 +15,8 @@ from tests.conftest import make_config, root_of
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
     assert response.headers["cache-control"] == "no-store"
 
 
@@ -36,7 +37,8 @@ async def test_readyz_names_the_failing_check(tmp_path: Path, database_url: str)
             response = await http.get("/readyz")
     assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "unavailable" and body["failing"] == ["redis"]
+    assert body["status"] == "unavailable"
+    assert body["failing"] == ["redis"]
     assert body["checks"]["database"] == "ok"
     assert "onnect" in body["checks"]["redis"]
 

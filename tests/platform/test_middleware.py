@@ -41,8 +41,11 @@ async def test_request_id_from_a_trusted_proxy_is_kept(tmp_path: Path, database_
 
 def test_trusted_networks_membership() -> None:
     nets = TrustedNetworks(["10.0.0.0/8", "::1"])
-    assert "10.9.9.9" in nets and "::1" in nets
-    assert "11.0.0.1" not in nets and "not-an-ip" not in nets and None not in nets
+    assert "10.9.9.9" in nets
+    assert "::1" in nets
+    assert "11.0.0.1" not in nets
+    assert "not-an-ip" not in nets
+    assert None not in nets
     assert "10.0.0.1" not in TrustedNetworks([])
 
 
@@ -53,7 +56,8 @@ async def test_one_json_log_line_per_request(client: httpx.AsyncClient, caplog: 
     assert len(records) == 1
     event = records[0].msg
     assert isinstance(event, dict)
-    assert event["path"] == "/healthz" and event["status"] == 200
+    assert event["path"] == "/healthz"
+    assert event["status"] == 200
     assert event["request_id"] == response.headers["x-request-id"]
     assert json.dumps(event, default=str)  # serialisable as one JSON line
 
@@ -63,9 +67,11 @@ async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> 
         headers = (await client.get(path)).headers
         csp = headers["content-security-policy"]
         script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
-        assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
+        assert "unsafe-inline" not in script_src
+        assert "unsafe-eval" not in script_src
         assert "'nonce-" in script_src
-        assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert "default-src 'self'" in csp
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
         assert "camera=()" in headers["permissions-policy"]
@@ -98,8 +104,11 @@ async def test_cdn_static_url_is_used_and_allowed(tmp_path: Path, database_url: 
 
 async def test_declared_oversized_body_is_refused_before_reading(client: httpx.AsyncClient) -> None:
     token = await csrf_token(client)
-    response = await client.post("/preferences/theme", content=b"x" * 2_000_000,
-                                 headers={"X-CSRF-Token": token, "Content-Type": "application/octet-stream"})
+    response = await client.post(
+        "/preferences/theme",
+        content=b"x" * 2_000_000,
+        headers={"X-CSRF-Token": token, "Content-Type": "application/octet-stream"},
+    )
     assert response.status_code == 413
     api = await client.post("/api/v1/anything", content=b"x" * 2_000_000, headers={"X-CSRF-Token": token})
     assert api.status_code == 413
@@ -117,7 +126,8 @@ async def test_streamed_oversized_body_is_cut_off(client: httpx.AsyncClient) -> 
             yield b"mode=dark&" + b"x" * 65_536
 
     response = await client.post(
-        "/preferences/theme", content=chunks(),
+        "/preferences/theme",
+        content=chunks(),
         headers={"X-CSRF-Token": token, "Content-Type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 413

@@ -35,10 +35,13 @@ async def test_home_page_describes_the_instance(client: httpx.AsyncClient, backe
     html = response.text
     assert html.startswith("<!doctype html>")
     assert '<html lang="en"' in html
-    assert "<h1" in html and "Welcome to FastApp" in html
+    assert "<h1" in html
+    assert "Welcome to FastApp" in html
     assert ("PostgreSQL" if backend == "services" else "SQLite (embedded)") in html
     assert ("Redis" if backend == "services" else "in-process memory") in html
-    assert 'id="main"' in html and 'aria-label="Main"' in html and 'id="toasts"' in html
+    assert 'id="main"' in html
+    assert 'aria-label="Main"' in html
+    assert 'id="toasts"' in html
 
 
 async def test_pages_reference_no_other_origin(client: httpx.AsyncClient) -> None:
@@ -63,13 +66,15 @@ async def test_local_assets_are_served_immutable(client: httpx.AsyncClient) -> N
 async def test_htmx_request_gets_a_fragment(client: httpx.AsyncClient) -> None:
     response = await client.get("/", headers={"HX-Request": "true"})
     assert response.status_code == 200
-    assert "<html" not in response.text and "Welcome to FastApp" in response.text
+    assert "<html" not in response.text
+    assert "Welcome to FastApp" in response.text
 
 
 async def test_designed_404_page(client: httpx.AsyncClient) -> None:
     response = await client.get("/no-such-page")
     assert response.status_code == 404
-    assert "Page not found" in response.text and "Go to the home page" in response.text
+    assert "Page not found" in response.text
+    assert "Go to the home page" in response.text
     assert response.headers["x-request-id"] in response.text
 
 
@@ -89,17 +94,22 @@ async def test_designed_500_page_hides_the_error(client: httpx.AsyncClient) -> N
 
 async def test_domain_error_page_and_toast(client: httpx.AsyncClient) -> None:
     page = await client.get("/conflict")
-    assert page.status_code == 409 and "That name is taken." in page.text and "<html" in page.text
+    assert page.status_code == 409
+    assert "That name is taken." in page.text
+    assert "<html" in page.text
     toast = await client.get("/conflict", headers={"HX-Request": "true"})
-    assert toast.status_code == 409 and "That name is taken." in toast.text
-    assert toast.headers["hx-reswap"] == "none" and "<html" not in toast.text
+    assert toast.status_code == 409
+    assert "That name is taken." in toast.text
+    assert toast.headers["hx-reswap"] == "none"
+    assert "<html" not in toast.text
 
 
 @pytest.mark.parametrize("mode", ["light", "dark", "system"])
 async def test_theme_switch_persists_in_a_cookie(client: httpx.AsyncClient, mode: str) -> None:
     token = await csrf_token(client)
-    response = await client.post("/preferences/theme", data={"mode": mode}, headers={"X-CSRF-Token": token,
-                                                                                      "HX-Request": "true"})
+    response = await client.post(
+        "/preferences/theme", data={"mode": mode}, headers={"X-CSRF-Token": token, "HX-Request": "true"}
+    )
     assert response.status_code == 204
     assert response.headers["hx-trigger"] == f'{{"themeChanged":{{"mode":"{mode}"}}}}'
     page = await client.get("/")
@@ -110,11 +120,16 @@ async def test_theme_switch_persists_in_a_cookie(client: httpx.AsyncClient, mode
 
 async def test_theme_plain_form_redirects_back(client: httpx.AsyncClient) -> None:
     token = await csrf_token(client)
-    back = await client.post("/preferences/theme", data={"mode": "dark", "csrf_token": token},
-                             headers={"Referer": "http://testserver/somewhere"})
-    assert back.status_code == 303 and back.headers["location"] == "http://testserver/somewhere"
-    foreign = await client.post("/preferences/theme", data={"mode": "dark", "csrf_token": token},
-                                headers={"Referer": "https://evil.example/"})
+    back = await client.post(
+        "/preferences/theme",
+        data={"mode": "dark", "csrf_token": token},
+        headers={"Referer": "http://testserver/somewhere"},
+    )
+    assert back.status_code == 303
+    assert back.headers["location"] == "http://testserver/somewhere"
+    foreign = await client.post(
+        "/preferences/theme", data={"mode": "dark", "csrf_token": token}, headers={"Referer": "https://evil.example/"}
+    )
     assert foreign.headers["location"] == "/"
 
 

@@ -105,8 +105,13 @@ def config_check() -> None:
 
 
 @main.command()
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="File to write; standard output when omitted.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write; standard output when omitted.",
+)
 def openapi(output: Path | None) -> None:
     """Write the OpenAPI document of /api/v1."""
     from fastapp.api import create_api_app

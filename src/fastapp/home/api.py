@@ -12,6 +12,4 @@ router = APIRouter(tags=["instance"])
 @router.get("/instance", response_model=InstanceOut, summary="Describe this installation")
 async def get_instance(ctx: ContextDep, runtime: RuntimeDep) -> InstanceOut:
     summary = await describe_instance(ctx, facts_from(runtime.config))
-    return InstanceOut(
-        name=summary.name, version=summary.version, instance_id=summary.instance_id, since=summary.since
-    )
+    return InstanceOut(name=summary.name, version=summary.version, instance_id=summary.instance_id, since=summary.since)

@@ -30,8 +30,11 @@ def InstanceCard(summary: InstanceSummary) -> FT:
 
 def NextSteps(api_docs_url: str, show_details: bool) -> FT:
     steps = [
-        Li("Browse and try the JSON API in the ", A("interactive API documentation", href=api_docs_url,
-                                                      cls="underline"), "."),
+        Li(
+            "Browse and try the JSON API in the ",
+            A("interactive API documentation", href=api_docs_url, cls="underline"),
+            ".",
+        ),
         Li("Check the service from a load balancer with ", Code("/healthz"), " and ", Code("/readyz"), "."),
     ]
     if show_details:

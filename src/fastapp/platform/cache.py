@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis.asyncio as aioredis
 
@@ -159,8 +159,8 @@ class RedisCache:
         )
 
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self.client.get(self._prefix + key)
-        return value
+        value = await self.client.get(self._prefix + key)
+        return cast(bytes | None, value)  # no decode_responses: Redis hands back bytes
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         await self.client.set(self._prefix + key, value, px=_ms(ttl))
@@ -176,7 +176,7 @@ class RedisCache:
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.incrby(full, amount)
             if ttl is not None:
-                pipe.pexpire(full, _ms(ttl), nx=True)  # only a key without expiry: the new one
+                pipe.pexpire(full, max(1, int(ttl * 1000)), nx=True)  # only a key without expiry: the new one
             results = await pipe.execute()
         return int(results[0])
 
@@ -191,7 +191,7 @@ class RedisCache:
             yield _RedisSubscription(pubsub, len(self._prefix))
         finally:
             await pubsub.unsubscribe()
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def ping(self) -> None:
         await self.client.ping()

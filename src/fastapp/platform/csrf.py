@@ -162,7 +162,8 @@ class CsrfMiddleware:
         if token is None and _is_urlencoded_form(scope):
             body = await _read_body(receive)
             fields = parse_qs(body.decode("latin-1"), max_num_fields=1000)
-            token = (fields.get(FORM_FIELD) or [None])[0]
+            values = fields.get(FORM_FIELD)
+            token = values[0] if values else None
             receive = _replay(body, receive)
         if token is None:
             return receive, "The security token is missing. " + FAILURE_DETAIL
@@ -174,7 +175,7 @@ class CsrfMiddleware:
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
-            return value.decode("latin-1")
+            return str(value.decode("latin-1"))
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -32,7 +33,7 @@ def readyz_endpoint(checks: dict[str, HealthCheck]):  # type: ignore[no-untyped-
         results = await asyncio.gather(*(run(n, c) for n, c in checks.items()))
         report = {name: ("ok" if error is None else error) for name, error in results}
         failing = [name for name, error in results if error is not None]
-        body = {"status": "ok" if not failing else "unavailable", "checks": report}
+        body: dict[str, Any] = {"status": "ok" if not failing else "unavailable", "checks": report}
         if failing:
             body["failing"] = failing
         return JSONResponse(body, status_code=503 if failing else 200, headers={"Cache-Control": "no-store"})

@@ -160,9 +160,7 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-                headers.setdefault(
-                    "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
-                )
+                headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
                 headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
                 if self.hsts:
                     headers.setdefault("Strict-Transport-Security", self.hsts)

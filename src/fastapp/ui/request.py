@@ -16,7 +16,10 @@ THEME_COOKIE = "fastapp_theme"
 
 def theme_of(request: Request) -> ThemeMode:
     value = request.cookies.get(THEME_COOKIE, "system")
-    return cast(ThemeMode, value) if value in THEME_MODES else "system"
+    for mode in THEME_MODES:
+        if value == mode:
+            return mode
+    return "system"
 
 
 def page_context(request: Request) -> PageContext:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from fasthtml.common import to_xml
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -10,10 +12,9 @@ from starlette.types import Scope
 
 from fastapp.platform.errors import DomainError, RateLimited
 from fastapp.platform.htmx import is_htmx
-from fastapp.ui.components import OobToast
+from fastapp.ui.components import OobToast, ToastLevel
 from fastapp.ui.layout import ErrorContent, Page
 from fastapp.ui.request import page_context
-
 
 _TITLES = {
     400: ("Bad request", "The request could not be understood."),
@@ -26,13 +27,15 @@ _TITLES = {
 }
 
 
-def error_response(request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
     """An error page, or for HTMX an out-of-band toast with no main swap, at ``status``."""
     headers = dict(headers or {})
     request_id = getattr(request.state, "request_id", None)
     if is_htmx(request.headers):
         headers["HX-Reswap"] = "none"
-        level = "warning" if status < 500 else "error"
+        level: ToastLevel = "warning" if status < 500 else "error"
         return HTMLResponse(to_xml(OobToast(detail, level)), status_code=status, headers=headers)
     page = Page(page_context(request), title, ErrorContent(status, title, detail, request_id))
     return HTMLResponse("<!doctype html>\n" + to_xml(page), status_code=status, headers=headers)
@@ -45,12 +48,11 @@ def domain_error_response(request: Request, exc: DomainError) -> Response:
 
 
 async def on_domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError)
-    return domain_error_response(request, exc)
+    return domain_error_response(request, cast(DomainError, exc))
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    exc = cast(HTTPException, exc)
     title, detail = _TITLES.get(exc.status_code, ("Error", exc.detail))
     return error_response(request, exc.status_code, title, detail, dict(exc.headers or {}))
 
