@@ -42,3 +42,16 @@ def test_every_built_asset_in_the_manifest_exists() -> None:
         assert (dist / name).is_file(), name
     unlisted = {p.name for p in dist.iterdir()} - set(manifest.values()) - {"manifest.json"}
     assert unlisted == set()
+
+
+def test_every_setting_is_documented() -> None:
+    from fastapp.config import AppSettings, DatabaseSettings, HttpSettings, RedisSettings
+
+    docs = (SRC.parent.parent / "docs" / "configuration.md").read_text()
+    missing = [
+        f"{cls.model_config['env_prefix']}{name}".upper()
+        for cls in (AppSettings, DatabaseSettings, RedisSettings, HttpSettings)
+        for name in cls.model_fields
+        if f"`{cls.model_config['env_prefix']}{name}`".upper() not in docs.upper()
+    ]
+    assert missing == []

@@ -41,7 +41,7 @@ class AppSettings(_Section):
     model_config = SettingsConfigDict(env_prefix="FASTAPP_")
 
     env: Environment = Field(Environment.development, description="development, production or test.")
-    debug: bool = Field(False, description="Show tracebacks in error pages. Refused in production.")
+    debug: bool = Field(False, description="Name the exception on 500 pages and problems. Refused in production.")
     name: str = Field("FastApp", min_length=1, max_length=80, description="Product name in pages and mail.")
     site_url: str = Field("http://127.0.0.1:5001", description="Public base URL. https in production.")
     secret_key: SecretStr = Field(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -49,17 +48,21 @@ def test_trusted_networks_membership() -> None:
     assert "10.0.0.1" not in TrustedNetworks([])
 
 
-async def test_one_json_log_line_per_request(client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="fastapp.request"):
-        response = await client.get("/healthz")
-    records = [r for r in caplog.records if r.name == "fastapp.request"]
-    assert len(records) == 1
-    event = records[0].msg
-    assert isinstance(event, dict)
+async def test_one_json_log_line_per_request(
+    tmp_path: Path, database_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    async for http in _client_for(make_config(tmp_path, database_url, log_level="INFO")):
+        capfd.readouterr()
+        response = await http.get("/healthz")
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request"]
+    assert len(requests) == 1
+    event = requests[0]
     assert event["path"] == "/healthz"
     assert event["status"] == 200
     assert event["request_id"] == response.headers["x-request-id"]
-    assert json.dumps(event, default=str)  # serialisable as one JSON line
+    assert event["level"] == "info"
+    assert event["timestamp"].endswith("Z")
 
 
 async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> None:

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fasthtml.common import APIRouter
 
+from fastapp.app import create_app
 from fastapp.platform.errors import Conflict
 from fastapp.platform.registry import Registry
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, make_config
 
 URL = re.compile(r"""(?:src|href|action|content)=["']((?:https?:)?//[^"']+)["']""")
 
@@ -85,8 +88,12 @@ async def test_405_page(client: httpx.AsyncClient) -> None:
     assert "Method not allowed" in response.text
 
 
-async def test_designed_500_page_hides_the_error(client: httpx.AsyncClient) -> None:
+async def test_designed_500_page_hides_the_error(capfd: pytest.CaptureFixture[str], client: httpx.AsyncClient) -> None:
     response = await client.get("/boom")
+    logged = capfd.readouterr().err
+    assert '"event":"unhandled error"' in logged
+    assert "kaboom" in logged
+    assert response.headers["x-request-id"] in logged
     assert response.status_code == 500
     assert "Something went wrong" in response.text
     assert "kaboom" not in response.text
@@ -139,3 +146,13 @@ async def test_unknown_theme_is_refused_clearly(client: httpx.AsyncClient) -> No
     assert response.status_code == 422
     assert "Choose one of: system, light, dark." in response.text
     assert "fastapp_theme" not in response.headers.get("set-cookie", "")
+
+
+async def test_debug_mode_names_the_exception(tmp_path: Path, database_url: str, registry: Registry) -> None:
+    app = create_app(make_config(tmp_path, database_url, debug=True), registry=registry)
+    async with LifespanManager(app) as manager:  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=manager.app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            response = await http.get("/boom")
+    assert response.status_code == 500
+    assert "RuntimeError: kaboom" in response.text

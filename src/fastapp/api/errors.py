@@ -91,6 +91,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_server_error(request: Request, exc: Exception) -> Response:
+    extra: dict[str, Any] = {}
+    if request.app.state.runtime.config.app.debug:  # development only: production refuses debug
+        extra["exception"] = f"{type(exc).__name__}: {exc}"
     return problem(
         500,
         "server-error",
@@ -98,6 +101,7 @@ async def _on_server_error(request: Request, exc: Exception) -> Response:
         "An unexpected error happened. It has been logged; please try again.",
         instance=request.url.path,
         request_id=getattr(request.state, "request_id", None),
+        **extra,
     )
 
 

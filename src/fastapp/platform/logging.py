@@ -1,41 +1,78 @@
-"""Structured logging: one JSON object per line (or coloured console lines in development)."""
+"""Structured logging: one JSON object per line on stderr (coloured console lines on request).
+
+FastApp's own loggers are native structlog loggers rendering with orjson straight to stderr:
+the request log line is written on every request, and going through the stdlib ``logging``
+machinery would cost it about half of a minimal endpoint's throughput (bench/http_baseline.py).
+Records of libraries that use stdlib logging (uvicorn, SQLAlchemy, Alembic) are rendered by the
+same processors, so the output is one uniform stream.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any, BinaryIO, cast
 
+import orjson
 import structlog
+
+_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
+
+
+def _dumps(event: Any, **_kw: Any) -> bytes:
+    return orjson.dumps(event, default=str)
+
+
+class _StderrBytes:
+    """Whatever ``sys.stderr`` is at write time (test capture swaps it), as a binary file."""
+
+    def write(self, data: bytes) -> int:
+        stream = sys.stderr
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None:
+            return stream.write(data.decode())
+        return int(buffer.write(data))
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
-    """Route stdlib and structlog records through one structlog pipeline to stderr."""
+    """Route structlog and stdlib records through one processor chain to stderr."""
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
     ]
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
-    )
+    if fmt == "json":
+        final: list[structlog.typing.Processor] = [
+            structlog.processors.dict_tracebacks,
+            structlog.processors.JSONRenderer(serializer=_dumps),
+        ]
+        factory: Any = structlog.BytesLoggerFactory(file=cast(BinaryIO, _StderrBytes()))
+    else:
+        final = [structlog.dev.ConsoleRenderer()]
+        factory = structlog.PrintLoggerFactory(file=sys.stderr)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        processors=[*shared, *final],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=factory,
+        cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stderr)
+    stdlib_final = (
+        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()] if fmt == "json" else final
+    )
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared, processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *stdlib_final],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # uvicorn's own access log would duplicate our request line.
+    # uvicorn's access log would repeat our request line.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []

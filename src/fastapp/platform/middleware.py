@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
-from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,6 +69,7 @@ class RequestContextMiddleware:
         request_id = _incoming_request_id(scope) if peer in self.trusted else None
         request_id = request_id or uuid.uuid4().hex
         state(scope)["request_id"] = request_id
+        request_id_bytes = request_id.encode()
         started = time.perf_counter()
         status = 500
 
@@ -78,7 +78,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 state(scope)["response_started"] = True
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id_bytes)]
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -118,21 +118,18 @@ class SecurityHeadersMiddleware:
     """CSP with a per-request nonce, and the other security headers, on every response.
 
     The nonce is placed in ``request.state.csp_nonce`` for the page renderer. A response that
-    already carries a Content-Security-Policy (e.g. a file download) keeps its own.
+    already carries one of these headers (e.g. a file download's own restrictive CSP) keeps it.
+    Header bytes are prepared once: this runs on every response, so it only appends tuples.
     """
 
     def __init__(self, app: ASGIApp, *, hsts_seconds: int | None, extra_origins: Iterable[str] = ()) -> None:
         self.app = app
-        self.hsts = f"max-age={hsts_seconds}; includeSubDomains" if hsts_seconds else None
-        self.extra = " ".join(extra_origins)
-
-    def policy(self, nonce: str) -> str:
-        src = f"'self' {self.extra}".strip()
-        return "; ".join(
+        src = f"'self' {' '.join(extra_origins)}".strip()
+        self.policy_template = "; ".join(
             [
                 "default-src 'self'",
-                f"script-src {src} 'nonce-{nonce}'",
-                f"style-src {src} 'nonce-{nonce}'",
+                f"script-src {src} 'nonce-{{nonce}}'",
+                f"style-src {src} 'nonce-{{nonce}}'",
                 # Franken UI and HTMX position popovers and indicators with style attributes.
                 "style-src-attr 'unsafe-inline'",
                 f"img-src {src} data:",
@@ -144,6 +141,20 @@ class SecurityHeadersMiddleware:
                 "frame-ancestors 'none'",
             ]
         )
+        self._csp_parts = [part.encode() for part in self.policy_template.split("{nonce}")]
+        static = {
+            "x-content-type-options": "nosniff",
+            "x-frame-options": "DENY",
+            "referrer-policy": "strict-origin-when-cross-origin",
+            "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+            "cross-origin-opener-policy": "same-origin",
+        }
+        if hsts_seconds:
+            static["strict-transport-security"] = f"max-age={hsts_seconds}; includeSubDomains"
+        self._static = [(name.encode(), value.encode()) for name, value in static.items()]
+
+    def policy(self, nonce: str) -> str:
+        return self.policy_template.replace("{nonce}", nonce)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,16 +165,11 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = self.policy(nonce)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-                headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
-                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-                if self.hsts:
-                    headers.setdefault("Strict-Transport-Security", self.hsts)
+                headers = message["headers"] = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in self._static if h[0] not in present)
+                if b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", nonce.encode().join(self._csp_parts)))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

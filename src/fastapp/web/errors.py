@@ -59,6 +59,8 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 async def on_server_error(request: Request, exc: Exception) -> Response:
     title, detail = _TITLES[500]
+    if request.app.state.runtime.config.app.debug:  # development only: production refuses debug
+        detail = f"{detail} ({type(exc).__name__}: {exc})"
     return error_response(request, 500, title, detail)
 
 
