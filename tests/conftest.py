@@ -13,6 +13,7 @@ import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,18 @@ def pg_database_url(name: str) -> str:
     return str(make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False))
 
 
+@contextmanager
+def fresh_pg_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database (empty, or cloned from ``template``), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"{clause}'))
+    try:
+        yield pg_database_url(name)
+    finally:
+        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @dataclass
 class Templates:
     sqlite_file: Path
@@ -107,12 +120,8 @@ def database_url(backend: str, templates: Templates, tmp_path: Path) -> Iterator
         shutil.copy(templates.sqlite_file, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
-    name = f"fastapp_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{templates.pg_name}"'))
-    try:
-        yield pg_database_url(name)
-    finally:
-        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_pg_database("fastapp_t", templates.pg_name) as url:
+        yield url
 
 
 @pytest.fixture
@@ -171,6 +180,18 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url=SITE) as http:
         yield http
+
+
+@asynccontextmanager
+async def client_for(
+    config: Config, registry: Registry | None = None, *, client_ip: str = "127.0.0.1"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A started app for a configuration of the test's own, and a client for it."""
+    application = create_app(config, registry=registry)
+    async with LifespanManager(application) as manager:  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=manager.app, client=(client_ip, 1234))  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url=SITE) as http:
+            yield http
 
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')

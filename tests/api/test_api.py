@@ -4,14 +4,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from fastapp.app import create_app
 from fastapp.platform.errors import NotFound, RateLimited
 from fastapp.platform.registry import Registry
-from tests.conftest import make_config
+from tests.conftest import client_for, make_config
 
 
 class Item(BaseModel):
@@ -103,9 +101,6 @@ async def test_unexpected_errors_hide_details(client: httpx.AsyncClient) -> None
 
 
 async def test_debug_mode_names_the_exception(tmp_path: Path, database_url: str, registry: Registry) -> None:
-    app = create_app(make_config(tmp_path, database_url, debug=True), registry=registry)
-    async with LifespanManager(app) as manager:  # type: ignore[arg-type]
-        transport = httpx.ASGITransport(app=manager.app)  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            response = await http.get("/api/v1/crash")
+    async with client_for(make_config(tmp_path, database_url, debug=True), registry=registry) as http:
+        response = await http.get("/api/v1/crash")
     assert response.json()["exception"] == "RuntimeError: secret detail"

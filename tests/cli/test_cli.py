@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from click.testing import CliRunner
 
 from fastapp.cli import main
 from fastapp.platform import migrate
-from tests.conftest import PG_URL, TEST_SECRET, _pg_execute, pg_database_url
+from tests.conftest import PG_URL, TEST_SECRET, fresh_pg_database
 
 
 @pytest.fixture
@@ -111,12 +110,10 @@ def test_db_revision_with_no_model_change_writes_an_empty_migration(
 @pytest.mark.parametrize("kind", ["sqlite"] + (["postgresql"] if PG_URL else []))
 def test_parallel_processes_migrate_once(env: dict[str, str], kind: str, tmp_path: Path) -> None:
     """Several processes starting at once, as several workers or hosts would."""
-    name = f"fastapp_p_{uuid.uuid4().hex[:10]}"
-    url = f"sqlite+aiosqlite:///{tmp_path}/parallel.db"
-    if kind == "postgresql":
-        asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
-        url = pg_database_url(name)
-    try:
+    with contextlib.ExitStack() as stack:
+        url = f"sqlite+aiosqlite:///{tmp_path}/parallel.db"
+        if kind == "postgresql":
+            url = stack.enter_context(fresh_pg_database("fastapp_p"))
         child_env = {**os.environ, **env, "FASTAPP_DATABASE_URL": url}
         procs = [
             subprocess.Popen(
@@ -129,8 +126,5 @@ def test_parallel_processes_migrate_once(env: dict[str, str], kind: str, tmp_pat
             for _ in range(3)
         ]
         outputs = [p.communicate(timeout=60) for p in procs]
-        assert [p.returncode for p in procs] == [0, 0, 0], outputs
-        assert all(f"database at {migrate.head()}" in out for out, _ in outputs)
-    finally:
-        if kind == "postgresql":
-            asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert all(f"database at {migrate.head()}" in out for out, _ in outputs)

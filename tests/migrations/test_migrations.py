@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from sqlalchemy import MetaData, inspect
 from fastapp.app import metadata
 from fastapp.platform import migrate
 from fastapp.platform.db import create_engine
-from tests.conftest import PG_URL, _pg_execute, pg_database_url
+from tests.conftest import PG_URL, fresh_pg_database
 
 KINDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
@@ -23,12 +22,8 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/migrations.db"
         return
-    name = f"fastapp_m_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
-    try:
-        yield pg_database_url(name)
-    finally:
-        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_pg_database("fastapp_m") as url:
+        yield url
 
 
 async def _tables(url: str) -> set[str]:

@@ -3,14 +3,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from fastapp.app import create_app
 from fastapp.platform.cache import MemoryCache
 from fastapp.platform.clock import SystemClock
 from fastapp.platform.context import Backends
 from fastapp.platform.db import Database
-from tests.conftest import make_config, root_of
+from tests.conftest import client_for, make_config, root_of
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -30,11 +29,8 @@ async def test_readyz_checks_the_backends(client: httpx.AsyncClient, backend: st
 
 async def test_readyz_names_the_failing_check(tmp_path: Path, database_url: str) -> None:
     config = make_config(tmp_path, database_url, redis_url="redis://127.0.0.1:1/0")
-    app = create_app(config)
-    async with LifespanManager(app) as manager:  # type: ignore[arg-type]
-        transport = httpx.ASGITransport(app=manager.app)  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            response = await http.get("/readyz")
+    async with client_for(config) as http:
+        response = await http.get("/readyz")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"

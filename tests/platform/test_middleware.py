@@ -6,20 +6,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from fastapp.app import create_app
-from fastapp.config import Config
 from fastapp.platform.middleware import TrustedNetworks
-from tests.conftest import csrf_token, make_config
-
-
-async def _client_for(config: Config, client_ip: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(config)
-    async with LifespanManager(app) as manager:  # type: ignore[arg-type]
-        transport = httpx.ASGITransport(app=manager.app, client=(client_ip, 1234))  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
+from tests.conftest import client_for, csrf_token, make_config
 
 
 async def test_request_id_is_generated_and_echoed(client: httpx.AsyncClient) -> None:
@@ -31,7 +20,7 @@ async def test_request_id_is_generated_and_echoed(client: httpx.AsyncClient) -> 
 
 async def test_request_id_from_a_trusted_proxy_is_kept(tmp_path: Path, database_url: str) -> None:
     config = make_config(tmp_path, database_url, http={"trusted_proxies": ["10.0.0.0/8"]})
-    async for http in _client_for(config, client_ip="10.1.2.3"):
+    async with client_for(config, client_ip="10.1.2.3") as http:
         kept = await http.get("/healthz", headers={"X-Request-ID": "edge-42", "X-Forwarded-For": "203.0.113.9"})
         assert kept.headers["x-request-id"] == "edge-42"
         bad = await http.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
@@ -51,7 +40,7 @@ def test_trusted_networks_membership() -> None:
 async def test_one_json_log_line_per_request(
     tmp_path: Path, database_url: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    async for http in _client_for(make_config(tmp_path, database_url, log_level="INFO")):
+    async with client_for(make_config(tmp_path, database_url, log_level="INFO")) as http:
         capfd.readouterr()
         response = await http.get("/healthz")
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
@@ -90,7 +79,7 @@ async def test_nonce_changes_per_request_and_matches_the_page(client: httpx.Asyn
 
 async def test_hsts_and_secure_cookie_names_over_https(tmp_path: Path, database_url: str) -> None:
     config = make_config(tmp_path, database_url, site_url="https://testserver")
-    async for http in _client_for(config):
+    async with client_for(config) as http:
         page = await http.get("https://testserver/")
         assert page.headers["strict-transport-security"].startswith("max-age=31536000")
         assert page.headers["set-cookie"].startswith("__Host-fastapp_anon=")
@@ -99,7 +88,7 @@ async def test_hsts_and_secure_cookie_names_over_https(tmp_path: Path, database_
 
 async def test_cdn_static_url_is_used_and_allowed(tmp_path: Path, database_url: str) -> None:
     config = make_config(tmp_path, database_url, http={"static_url": "https://cdn.example.com/static"})
-    async for http in _client_for(config):
+    async with client_for(config) as http:
         page = await http.get("/")
         assert 'href="https://cdn.example.com/static/dist/app.' in page.text
         assert "https://cdn.example.com/static" in page.headers["content-security-policy"]

@@ -5,13 +5,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fasthtml.common import APIRouter
 
-from fastapp.app import create_app
 from fastapp.platform.errors import Conflict
 from fastapp.platform.registry import Registry
-from tests.conftest import csrf_token, make_config
+from tests.conftest import client_for, csrf_token, make_config
 
 URL = re.compile(r"""(?:src|href|action|content)=["']((?:https?:)?//[^"']+)["']""")
 
@@ -149,10 +147,7 @@ async def test_unknown_theme_is_refused_clearly(client: httpx.AsyncClient) -> No
 
 
 async def test_debug_mode_names_the_exception(tmp_path: Path, database_url: str, registry: Registry) -> None:
-    app = create_app(make_config(tmp_path, database_url, debug=True), registry=registry)
-    async with LifespanManager(app) as manager:  # type: ignore[arg-type]
-        transport = httpx.ASGITransport(app=manager.app)  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            response = await http.get("/boom")
+    async with client_for(make_config(tmp_path, database_url, debug=True), registry=registry) as http:
+        response = await http.get("/boom")
     assert response.status_code == 500
     assert "RuntimeError: kaboom" in response.text
