@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from fastapp.app import build_registry, create_app, metadata
-from fastapp.config import AppSettings, Config, DatabaseSettings, HttpSettings, RedisSettings
+from fastapp.config import AppSettings, AuthSettings, Config, DatabaseSettings, HttpSettings, RedisSettings
 from fastapp.platform import migrate
 from fastapp.platform.db import create_engine
 from fastapp.platform.registry import Registry
@@ -140,7 +140,9 @@ def make_config(var_dir: Path, database_url: str = "", redis_url: str = "", **ap
     }
     app_values.update(app)
     http = app_values.pop("http", {})
+    auth = app_values.pop("auth", {})
     assert isinstance(http, dict)
+    assert isinstance(auth, dict)
     return Config(
         app=AppSettings.model_construct(**_defaults(AppSettings, app_values)),
         database=DatabaseSettings.model_construct(**_defaults(DatabaseSettings, {"url": database_url})),
@@ -148,6 +150,7 @@ def make_config(var_dir: Path, database_url: str = "", redis_url: str = "", **ap
             **_defaults(RedisSettings, {"url": redis_url, "prefix": f"t{uuid.uuid4().hex[:8]}:"})
         ),
         http=HttpSettings.model_construct(**_defaults(HttpSettings, http)),
+        auth=AuthSettings.model_construct(**_defaults(AuthSettings, auth)),
     )
 
 

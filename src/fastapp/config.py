@@ -130,6 +130,21 @@ class HttpSettings(_Section):
         return value.rstrip("/") or "/static"
 
 
+class AuthSettings(_Section):
+    """Sign-in, sessions and tokens."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_AUTH_")
+
+    session_idle_minutes: int = Field(60 * 24, ge=5, description="A browser session ends after this long unused.")
+    session_max_days: int = Field(7, ge=1, le=400, description="Absolute lifetime of a browser session.")
+    remember_days: int = Field(30, ge=1, le=400, description='Lifetime with "remember me" ticked.')
+    sudo_minutes: int = Field(10, ge=1, le=120, description="How long re-authentication unlocks sensitive actions.")
+    access_token_minutes: int = Field(15, ge=1, le=60, description="Lifetime of API access tokens (JWT).")
+    refresh_token_days: int = Field(30, ge=1, le=400, description="Lifetime of API refresh tokens.")
+    verify_link_hours: int = Field(48, ge=1, le=720, description="Validity of email verification links.")
+    reset_link_minutes: int = Field(60, ge=5, le=1440, description="Validity of password reset links.")
+
+
 class Config(BaseModel):
     """The whole configuration: one instance per process, handed to ``create_app``."""
 
@@ -139,8 +154,9 @@ class Config(BaseModel):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
-    SECTIONS: ClassVar[tuple[str, ...]] = ("app", "database", "redis", "http")
+    SECTIONS: ClassVar[tuple[str, ...]] = ("app", "database", "redis", "http", "auth")
 
     @property
     def database_url(self) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fastapp.config import Config
@@ -13,6 +16,8 @@ from fastapp.platform.cache import Cache
 from fastapp.platform.clock import Clock
 from fastapp.platform.db import Database
 from fastapp.platform.registry import Registry
+
+log = structlog.get_logger("fastapp.context")
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,7 @@ class Backends:
     clock: Clock
 
 
-@dataclass(frozen=True)
+@dataclass
 class Context:
     """One request's (or job's) view: its transaction, who acts, from where, and the clock.
 
@@ -36,6 +41,32 @@ class Context:
     clock: Clock
     request_id: str
     ip: str | None = None
+    user_agent: str = ""
+    #: The signed-in principal acting, when there is one.
+    principal: Principal | None = None
+    #: Work that must happen only once the transaction has committed (e.g. sending mail).
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def on_commit(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run ``action`` after a successful commit; it is dropped if the transaction rolls back."""
+        self.after_commit.append(action)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: a user through a session (browser or API token)."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    permissions: frozenset[str]
+    #: When the user last proved who they are; drives "sudo mode" for sensitive actions.
+    authenticated_at: datetime
+    via: str  # "cookie" or "bearer"
+    #: Part of the CSRF secret: bumped to rotate the token on privilege or password change.
+    csrf_generation: int = 0
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
 
 
 class Runtime:
@@ -61,8 +92,32 @@ class Runtime:
 
 
 @asynccontextmanager
-async def open_context(runtime: Runtime, *, request_id: str, ip: str | None) -> AsyncIterator[Context]:
-    """A ``Context`` in one transaction: committed when the block ends, rolled back on error."""
+async def open_context(
+    runtime: Runtime,
+    *,
+    request_id: str,
+    ip: str | None,
+    user_agent: str = "",
+    principal: Principal | None = None,
+) -> AsyncIterator[Context]:
+    """A ``Context`` in one transaction: committed when the block ends, rolled back on error.
+
+    After the commit, the actions registered with ``ctx.on_commit`` run in order; their failures
+    are logged, not raised, because the change they follow is already durable.
+    """
     backends = runtime.backends
     async with backends.db.transaction() as session:
-        yield Context(session=session, clock=backends.clock, request_id=request_id, ip=ip)
+        ctx = Context(
+            session=session,
+            clock=backends.clock,
+            request_id=request_id,
+            ip=ip,
+            user_agent=user_agent,
+            principal=principal,
+        )
+        yield ctx
+    for action in ctx.after_commit:
+        try:
+            await action()
+        except Exception:
+            log.exception("after-commit action failed", action=getattr(action, "__qualname__", repr(action)))

@@ -27,7 +27,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapp.platform.errors import CsrfFailed
-from fastapp.platform.middleware import ErrorResponder, state
+from fastapp.platform.middleware import ErrorResponder
+from fastapp.platform.scope import bearer_token, cookie, header, state
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 HEADER = "x-csrf-token"
@@ -73,7 +74,7 @@ class AnonymousSession:
         self.cookie_name = "__Host-fastapp_anon" if secure else "fastapp_anon"
 
     def read(self, scope: Scope) -> str | None:
-        value = _cookie(scope, self.cookie_name)
+        value = cookie(scope, self.cookie_name)
         if value is None:
             return None
         try:
@@ -143,22 +144,19 @@ class CsrfMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
     def _exempt(self, scope: Scope) -> bool:
-        if scope["path"] in self.exempt_paths:
-            return True
-        authorization = _header(scope, b"authorization") or ""
-        return authorization[:7].lower() == "bearer " and len(authorization) > 7
+        return scope["path"] in self.exempt_paths or bearer_token(scope) is not None
 
     async def _check(self, scope: Scope, receive: Receive, secret: bytes, *, fresh: bool) -> tuple[Receive, str]:
         """Return the receive to hand on (replaying a read body) and a failure detail or ''."""
-        fetch_site = _header(scope, b"sec-fetch-site")
+        fetch_site = header(scope, b"sec-fetch-site")
         if fetch_site is not None and fetch_site not in {"same-origin", "none"}:
             return receive, "Cross-site requests are not accepted. " + FAILURE_DETAIL
-        origin = _header(scope, b"origin")
+        origin = header(scope, b"origin")
         if origin is not None and origin.rstrip("/") not in {self.site_origin, _own_origin(scope)}:
             return receive, "Requests from another origin are not accepted. " + FAILURE_DETAIL
         if fresh:
             return receive, FAILURE_DETAIL
-        token = _header(scope, HEADER.encode())
+        token = header(scope, HEADER.encode())
         if token is None and _is_urlencoded_form(scope):
             body = await _read_body(receive)
             fields = parse_qs(body.decode("latin-1"), max_num_fields=1000)
@@ -172,31 +170,13 @@ class CsrfMiddleware:
         return receive, ""
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-def _cookie(scope: Scope, name: str) -> str | None:
-    raw = _header(scope, b"cookie")
-    if not raw:
-        return None
-    for part in raw.split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name:
-            return value
-    return None
-
-
 def _own_origin(scope: Scope) -> str:
-    host = _header(scope, b"host") or ""
+    host = header(scope, b"host") or ""
     return f"{scope.get('scheme', 'http')}://{host}"
 
 
 def _is_urlencoded_form(scope: Scope) -> bool:
-    content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
     return content_type == "application/x-www-form-urlencoded"
 
 

@@ -13,24 +13,19 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import structlog
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapp.platform.errors import DomainError, PayloadTooLarge
+from fastapp.platform.scope import header, state
 
 ErrorResponder = Callable[[Scope, DomainError], Response]
 """Render a domain error raised before routing (CSRF, body limit) for the surface of ``scope``."""
 
 log = structlog.get_logger("fastapp.request")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-def state(scope: Scope) -> dict[str, Any]:
-    """The per-request state dict that Starlette exposes as ``request.state``."""
-    return scope.setdefault("state", {})  # type: ignore[no-any-return]
 
 
 class TrustedNetworks:
@@ -107,11 +102,8 @@ def _started(scope: Scope) -> bool:
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            text = value.decode("latin-1")
-            return text if _REQUEST_ID.match(text) else None
-    return None
+    text = header(scope, b"x-request-id")
+    return text if text is not None and _REQUEST_ID.match(text) else None
 
 
 class SecurityHeadersMiddleware:
@@ -235,10 +227,8 @@ class BodyLimitMiddleware:
 
 
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    value = header(scope, b"content-length")
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return None

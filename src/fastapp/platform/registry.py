@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 HealthCheck = Callable[[], Awaitable[None]]
 """Return when healthy; raise (any exception, its message is reported) when not."""
 
@@ -23,6 +25,8 @@ class Registry:
     csrf_exempt: set[str] = field(default_factory=set)
     #: (label, href, icon) links in the main navigation, in registration order.
     nav_items: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Run once at start-up, after migrations, each in its own transaction (seed data, caches).
+    on_startup: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
 
     def add_health_check(self, name: str, check: HealthCheck) -> None:
         if name in self.health_checks:
