@@ -26,7 +26,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from fastapp.app import build_registry, create_app, metadata
-from fastapp.config import AppSettings, AuthSettings, Config, DatabaseSettings, HttpSettings, RedisSettings
+from fastapp.config import (
+    AppSettings,
+    AuthSettings,
+    Config,
+    DatabaseSettings,
+    HttpSettings,
+    MailSettings,
+    RedisSettings,
+    SecuritySettings,
+)
 from fastapp.platform import migrate
 from fastapp.platform.db import create_engine
 from fastapp.platform.registry import Registry
@@ -141,6 +150,8 @@ def make_config(var_dir: Path, database_url: str = "", redis_url: str = "", **ap
     app_values.update(app)
     http = app_values.pop("http", {})
     auth = app_values.pop("auth", {})
+    security = app_values.pop("security", {})
+    assert isinstance(security, dict)
     assert isinstance(http, dict)
     assert isinstance(auth, dict)
     return Config(
@@ -151,6 +162,8 @@ def make_config(var_dir: Path, database_url: str = "", redis_url: str = "", **ap
         ),
         http=HttpSettings.model_construct(**_defaults(HttpSettings, http)),
         auth=AuthSettings.model_construct(**_defaults(AuthSettings, auth)),
+        security=SecuritySettings.model_construct(**_defaults(SecuritySettings, security)),
+        mail=MailSettings.model_construct(**_defaults(MailSettings, {})),
     )
 
 

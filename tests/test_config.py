@@ -81,6 +81,8 @@ def test_sound_production_configuration_passes(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("FASTAPP_SECRET_KEY", "x" * 48)
     monkeypatch.setenv("FASTAPP_DATABASE_URL", "postgresql+asyncpg://app@db/app")
     monkeypatch.setenv("FASTAPP_SITE_URL", "https://app.example.com/")
+    monkeypatch.setenv("FASTAPP_ENCRYPTION_KEYS", "k1:" + "A" * 43)
+    monkeypatch.setenv("FASTAPP_SMTP_URL", "smtp://mail.internal:587")
     config = load_config()
     assert config.production_problems() == []
     assert config.app.site_url == "https://app.example.com"

@@ -59,5 +59,6 @@ async def test_every_unsafe_route_needs_a_token(client: httpx.AsyncClient, confi
 
 @pytest.mark.parametrize("method", UNSAFE)
 async def test_unrouted_unsafe_requests_are_refused_too(client: httpx.AsyncClient, method: str) -> None:
+    await csrf_token(client)  # a browser with a session cookie
     assert (await client.request(method, "/")).status_code == 403
     assert (await client.request(method, "/api/v1/instance")).status_code == 403

@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import cast
+from typing import Any, cast
+from urllib.parse import urlsplit
 
+import structlog
 from sqlalchemy import MetaData
 from starlette.applications import Starlette
 from starlette.responses import Response
@@ -23,25 +25,32 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from fastapp.accounts.services import MailSender
+from fastapp.accounts.wiring import MAIL_KEY as MAIL_SERVICE
+from fastapp.accounts.wiring import authenticator
 from fastapp.api import API_PREFIX, create_api_app
 from fastapp.api.docs import swagger_ui
 from fastapp.api.errors import domain_problem
 from fastapp.config import Config, load_config
+from fastapp.platform.auth import AuthenticationMiddleware, csrf_session_key
 from fastapp.platform.cache import create_cache
 from fastapp.platform.clock import SystemClock
 from fastapp.platform.context import Backends, Runtime
+from fastapp.platform.crypto import select_keyring, set_active_keyring
 from fastapp.platform.csrf import CsrfMiddleware
 from fastapp.platform.db import Base, Database
 from fastapp.platform.errors import DomainError
 from fastapp.platform.health import healthz, readyz_endpoint
 from fastapp.platform.instance import ensure_instance
 from fastapp.platform.logging import configure_logging
+from fastapp.platform.mail import MailTemplates, Message, create_mailer, new_message_id
 from fastapp.platform.middleware import (
     BodyLimitMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
     TrustedNetworks,
 )
+from fastapp.platform.ratelimit import RateLimits
 from fastapp.platform.registry import Registry
 from fastapp.platform.static import HashedStaticFiles
 from fastapp.ui.assets import Assets
@@ -49,8 +58,10 @@ from fastapp.web import create_pages_app
 from fastapp.web.errors import page_error_responder
 
 #: Domain packages, in registration order (navigation follows it).
-DOMAINS = ("fastapp.home",)
+DOMAINS = ("fastapp.home", "fastapp.accounts")
 STATIC_DIR = Path(__file__).parent / "static"
+LIMITS = "platform.rate-limits"
+log = structlog.get_logger("fastapp.app")
 
 
 def load_domains() -> list[ModuleType]:
@@ -75,11 +86,55 @@ def build_registry() -> Registry:
     return registry
 
 
+def new_runtime(config: Config, registry: Registry | None = None) -> Runtime:
+    """The runtime of one process: configuration, registry and the objects built from them.
+
+    Building it validates what can be validated before anything starts (rate limit strings).
+    """
+    registry = registry or build_registry()
+    runtime = Runtime(config, registry)
+    runtime.services[MAIL_SERVICE] = mail_sender(config)
+    runtime.services[LIMITS] = RateLimits(
+        config.redis.url, config.security.rate_limits, registry.rate_limits, prefix=config.redis.prefix
+    )
+    return runtime
+
+
+async def start(runtime: Runtime) -> None:
+    """Open the backends and run the start-up hooks (seed data) of every domain."""
+    config = runtime.config
+    db = Database.from_url(config.database_url, pool_size=config.database.pool_size, echo=config.database.echo)
+    cache = create_cache(config.redis.url, prefix=config.redis.prefix)
+    runtime.backends = Backends(db=db, cache=cache, clock=SystemClock(), limits=runtime.services[LIMITS])
+    setting = config.security.encryption_keys.get_secret_value()
+    set_active_keyring(select_keyring(setting, var_dir=config.app.var_dir, production=config.is_production))
+    if not setting:
+        log.warning("development encryption keys in use", path=str(config.app.var_dir / "encryption.keys"))
+    try:
+        async with db.transaction() as session:
+            await ensure_instance(session, now=runtime.backends.clock.now())
+        for hook in runtime.registry.on_startup:
+            async with db.transaction() as session:
+                await hook(session)
+    except BaseException:
+        await stop(runtime)
+        raise
+
+
+async def stop(runtime: Runtime) -> None:
+    backends = runtime.backends
+    runtime.backends = None
+    set_active_keyring(None)
+    await backends.limits.close()
+    await backends.cache.close()
+    await backends.db.dispose()
+
+
 def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
     """The whole application for ``config``; ``registry`` lets tests add routes before assembly."""
     configure_logging(level=config.app.log_level, fmt=config.app.log_format)
-    registry = registry or build_registry()
-    runtime = Runtime(config, registry)
+    runtime = new_runtime(config, registry)
+    registry = runtime.registry
     registry.add_health_check("database", lambda: runtime.backends.db.ping())
     if config.redis.url:
         registry.add_health_check("redis", lambda: runtime.backends.cache.ping())
@@ -89,17 +144,11 @@ def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        db = Database.from_url(config.database_url, pool_size=config.database.pool_size, echo=config.database.echo)
-        cache = create_cache(config.redis.url, prefix=config.redis.prefix)
-        runtime.backends = Backends(db=db, cache=cache, clock=SystemClock())
+        await start(runtime)
         try:
-            async with db.transaction() as session:
-                await ensure_instance(session, now=runtime.backends.clock.now())
             yield
         finally:
-            runtime.backends = None
-            await cache.close()
-            await db.dispose()
+            await stop(runtime)
 
     root = Starlette(
         routes=[
@@ -126,7 +175,10 @@ def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
         secure_cookies=config.app.is_https,
         responder=responder,
         exempt_paths=registry.csrf_exempt,
+        session_key=csrf_session_key,
+        cookieless_prefixes=(API_PREFIX + "/",),
     )
+    app = AuthenticationMiddleware(app, authenticate=authenticator(runtime))
     app = BodyLimitMiddleware(app, max_bytes=config.http.max_body_bytes, responder=responder)
     extra_origins = [config.http.static_url] if "://" in config.http.static_url else []
     hsts = config.http.hsts_seconds if config.app.is_https else None
@@ -140,6 +192,23 @@ def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
 def app_from_env() -> ASGIApp:
     """Factory for ``uvicorn --factory`` (several workers, reload): configuration from the environment."""
     return create_app(load_config())
+
+
+def mail_sender(config: Config) -> MailSender:
+    """``send(to, template, **context)``: render a mail template and hand it to the mailer."""
+    mailer = create_mailer(
+        config.mail.smtp_url.get_secret_value(), config.app.var_dir / "mail", sender=config.mail.mail_from
+    )
+    templates = MailTemplates(product=config.app.name, site_url=config.app.site_url)
+    domain = urlsplit(config.app.site_url).hostname or "fastapp.invalid"
+
+    async def send(to: str, template: str, **context: Any) -> None:
+        subject, text, html = templates.render(template, **context)
+        await mailer.send(
+            Message(to=to, subject=subject, text=text, html=html, category=template, message_id=new_message_id(domain))
+        )
+
+    return send
 
 
 def _responder(pages: Callable[[Scope, DomainError], Response]) -> Callable[[Scope, DomainError], Response]:

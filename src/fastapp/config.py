@@ -130,6 +130,37 @@ class HttpSettings(_Section):
         return value.rstrip("/") or "/static"
 
 
+class MailSettings(_Section):
+    """Outgoing mail: SMTP in production, an outbox folder (.eml files) otherwise."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_")
+
+    smtp_url: SecretStr = Field(
+        SecretStr(""),
+        description="smtp://user:pass@host:587 (STARTTLS) or smtps://...:465; empty writes .eml files to var/mail.",
+    )
+    mail_from: str = Field("FastApp <no-reply@localhost>", description="Sender of every mail.")
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"smtp_url"})
+
+
+class SecuritySettings(_Section):
+    """Rate limits and field encryption keys."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_")
+
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON object overriding named rate limits, e.g. {"login.ip": "10 per minute; 50 per hour"}.',
+    )
+    encryption_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated key ring id:base64url-32-bytes; the first encrypts. Required in production.",
+    )
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"encryption_keys"})
+
+
 class AuthSettings(_Section):
     """Sign-in, sessions and tokens."""
 
@@ -155,8 +186,10 @@ class Config(BaseModel):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
 
-    SECTIONS: ClassVar[tuple[str, ...]] = ("app", "database", "redis", "http", "auth")
+    SECTIONS: ClassVar[tuple[str, ...]] = ("app", "database", "redis", "http", "auth", "security", "mail")
 
     @property
     def database_url(self) -> str:
@@ -189,6 +222,10 @@ class Config(BaseModel):
             problems.append("FASTAPP_DEBUG: must be false in production")
         if not self.app.is_https:
             problems.append("FASTAPP_SITE_URL: must be an https:// URL in production")
+        if not self.security.encryption_keys.get_secret_value():
+            problems.append("FASTAPP_ENCRYPTION_KEYS: set a key ring (fastapp keys generate)")
+        if not self.mail.smtp_url.get_secret_value():
+            problems.append("FASTAPP_SMTP_URL: set an SMTP server so account mail reaches people")
         if self.http.workers > 1 and not self.redis.url:
             problems.append("FASTAPP_REDIS_URL: required when FASTAPP_WORKERS is more than 1")
         return problems

@@ -124,6 +124,7 @@ async def test_same_origin_headers_pass(client: httpx.AsyncClient) -> None:
 
 
 async def test_api_failure_is_problem_json(client: httpx.AsyncClient) -> None:
+    await csrf_token(client)  # a browser session: its cookie is an ambient credential
     response = await client.post("/api/v1/echo", json={"a": "b"})
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
@@ -141,6 +142,7 @@ async def test_api_with_cookie_session_needs_the_header(client: httpx.AsyncClien
 
 
 async def test_bearer_requests_are_exempt(client: httpx.AsyncClient) -> None:
+    await csrf_token(client)
     response = await client.post("/api/v1/echo", json={"a": "b"}, headers={"Authorization": "Bearer abc.def"})
     assert response.status_code == 200
     empty = await client.post("/api/v1/echo", json={"a": "b"}, headers={"Authorization": "Bearer "})
@@ -157,3 +159,10 @@ async def test_htmx_failure_is_a_toast(client: httpx.AsyncClient) -> None:
     assert response.headers["hx-reswap"] == "none"
     assert 'hx-swap-oob="beforeend:#toasts"' in response.text
     assert "<html" not in response.text
+
+
+async def test_cookieless_api_requests_carry_no_credential_and_pass(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/v1/echo", json={"a": "b"})).status_code == 200
+    assert (await client.post("/")).status_code == 403  # pages are never exempt
+    cross = await client.post("/api/v1/echo", json={"a": "b"}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403

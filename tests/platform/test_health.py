@@ -4,7 +4,7 @@ from pathlib import Path
 
 import httpx
 
-from fastapp.app import create_app
+from fastapp.app import LIMITS, create_app
 from fastapp.platform.cache import MemoryCache
 from fastapp.platform.clock import SystemClock
 from fastapp.platform.context import Backends
@@ -45,7 +45,7 @@ async def test_readyz_reports_a_missing_database(tmp_path: Path) -> None:
     # The lifespan itself needs the database, so drive the endpoint with backends opened by hand.
     runtime = root_of(app).state.runtime
     db = Database.from_url(config.database_url)
-    runtime.backends = Backends(db=db, cache=MemoryCache(), clock=SystemClock())
+    runtime.backends = Backends(db=db, cache=MemoryCache(), clock=SystemClock(), limits=runtime.services[LIMITS])
     try:
         transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

@@ -7,7 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from fastapp.platform.context import Context, Runtime, open_context
+from fastapp.platform.auth import principal_of
+from fastapp.platform.context import Context, Principal, Runtime, open_context
+from fastapp.platform.errors import PermissionDenied, Unauthenticated
+from fastapp.platform.scope import header
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -15,12 +18,39 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+def get_principal(request: Request) -> Principal | None:
+    return principal_of(request.scope)
+
+
+def require_principal(request: Request) -> Principal:
+    principal = principal_of(request.scope)
+    if principal is None:
+        raise Unauthenticated("Send a valid access token: Authorization: Bearer <token>.")
+    return principal
+
+
+def require_verified(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+    if not principal.verified:
+        raise PermissionDenied("Verify your email address first: open the link we mailed you.")
+    return principal
+
+
 async def get_context(request: Request) -> AsyncIterator[Context]:
-    """One transaction per request, committed after the route returns."""
-    client = request.client.host if request.client else None
-    async with open_context(get_runtime(request), request_id=request.state.request_id, ip=client) as ctx:
+    """One transaction per request, committed after the route returns (or rolled back)."""
+    scope = request.scope
+    client = scope.get("client")
+    async with open_context(
+        get_runtime(request),
+        request_id=request.state.request_id,
+        ip=client[0] if client else None,
+        user_agent=header(scope, b"user-agent") or "",
+        principal=principal_of(scope),
+    ) as ctx:
         yield ctx
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 ContextDep = Annotated[Context, Depends(get_context)]
+OptionalPrincipalDep = Annotated[Principal | None, Depends(get_principal)]
+PrincipalDep = Annotated[Principal, Depends(require_principal)]
+VerifiedPrincipalDep = Annotated[Principal, Depends(require_verified)]

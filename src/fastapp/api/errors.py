@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from fastapp.platform.errors import DomainError, RateLimited
+from fastapp.platform.errors import DomainError, RateLimited, Unauthenticated
+from fastapp.platform.ratelimit import rate_limit_headers
 
 PROBLEM_JSON = "application/problem+json"
 _HTTP_TYPES = {
@@ -45,7 +46,9 @@ def problem(
 
 
 def domain_problem(scope: Scope, exc: DomainError) -> Response:
-    headers = {"Retry-After": str(exc.resets_in)} if isinstance(exc, RateLimited) else None
+    headers = rate_limit_headers(exc) if isinstance(exc, RateLimited) else None
+    if isinstance(exc, Unauthenticated):
+        headers = {"WWW-Authenticate": 'Bearer realm="api"'}
     extra: dict[str, Any] = dict(exc.extra)
     if exc.fields:
         extra["errors"] = [{"field": k, "message": v} for k, v in exc.fields.items()]

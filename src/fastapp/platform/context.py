@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from fastapp.config import Config
 from fastapp.platform.cache import Cache
 from fastapp.platform.clock import Clock
 from fastapp.platform.db import Database
+from fastapp.platform.ratelimit import RateLimits
 from fastapp.platform.registry import Registry
 
 log = structlog.get_logger("fastapp.context")
@@ -27,6 +29,7 @@ class Backends:
     db: Database
     cache: Cache
     clock: Clock
+    limits: RateLimits
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Principal:
     #: When the user last proved who they are; drives "sudo mode" for sensitive actions.
     authenticated_at: datetime
     via: str  # "cookie" or "bearer"
+    #: False until the user has confirmed their email address: they may only finish that.
+    verified: bool = True
     #: Part of the CSRF secret: bumped to rotate the token on privilege or password change.
     csrf_generation: int = 0
 
@@ -79,6 +84,8 @@ class Runtime:
         self.config = config
         self.registry = registry
         self._backends: Backends | None = None
+        #: Process-wide objects domains build once from configuration (keyed by domain name).
+        self.services: dict[str, Any] = {}
 
     @property
     def backends(self) -> Backends:

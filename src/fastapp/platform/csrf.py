@@ -106,6 +106,7 @@ class CsrfMiddleware:
         secure_cookies: bool,
         responder: ErrorResponder,
         exempt_paths: Iterable[str] = (),
+        cookieless_prefixes: Iterable[str] = (),
         session_key: SessionKeyResolver | None = None,
     ) -> None:
         self.app = app
@@ -114,6 +115,7 @@ class CsrfMiddleware:
         self.site_origin = site_origin.rstrip("/")
         self.responder = responder
         self.exempt_paths = frozenset(exempt_paths)
+        self.cookieless_prefixes = tuple(cookieless_prefixes)
         self.session_key = session_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -130,8 +132,10 @@ class CsrfMiddleware:
         secret = self.tokens.secret_for(session_key)
         st.update(csrf_tokens=self.tokens, csrf_secret=secret, csrf_used=False)
 
-        if scope["method"] not in SAFE_METHODS and not self._exempt(scope):
-            receive, problem = await self._check(scope, receive, secret, fresh=new_anonymous is not None)
+        if scope["method"] not in SAFE_METHODS:
+            problem = self._cross_site(scope)
+            if not problem and not self._exempt(scope):
+                receive, problem = await self._check(scope, receive, secret, fresh=new_anonymous is not None)
             if problem:
                 await self.responder(scope, CsrfFailed(problem))(scope, receive, send)
                 return
@@ -144,16 +148,24 @@ class CsrfMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
     def _exempt(self, scope: Scope) -> bool:
-        return scope["path"] in self.exempt_paths or bearer_token(scope) is not None
+        if scope["path"] in self.exempt_paths or bearer_token(scope) is not None:
+            return True
+        # An API request with no cookie at all carries no ambient credential (a script, not a
+        # browser session), so there is nothing to forge; a browser's cross-site request is
+        # still refused by the Sec-Fetch-Site / Origin check.
+        return scope["path"].startswith(self.cookieless_prefixes) and header(scope, b"cookie") is None
+
+    def _cross_site(self, scope: Scope) -> str:
+        fetch_site = header(scope, b"sec-fetch-site")
+        if fetch_site is not None and fetch_site not in {"same-origin", "none"}:
+            return "Cross-site requests are not accepted. " + FAILURE_DETAIL
+        origin = header(scope, b"origin")
+        if origin is not None and origin.rstrip("/") not in {self.site_origin, _own_origin(scope)}:
+            return "Requests from another origin are not accepted. " + FAILURE_DETAIL
+        return ""
 
     async def _check(self, scope: Scope, receive: Receive, secret: bytes, *, fresh: bool) -> tuple[Receive, str]:
         """Return the receive to hand on (replaying a read body) and a failure detail or ''."""
-        fetch_site = header(scope, b"sec-fetch-site")
-        if fetch_site is not None and fetch_site not in {"same-origin", "none"}:
-            return receive, "Cross-site requests are not accepted. " + FAILURE_DETAIL
-        origin = header(scope, b"origin")
-        if origin is not None and origin.rstrip("/") not in {self.site_origin, _own_origin(scope)}:
-            return receive, "Requests from another origin are not accepted. " + FAILURE_DETAIL
         if fresh:
             return receive, FAILURE_DETAIL
         token = header(scope, HEADER.encode())

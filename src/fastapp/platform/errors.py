@@ -52,6 +52,21 @@ class PermissionDenied(DomainError):
     title = "Permission denied"
 
 
+class Unauthenticated(DomainError):
+    """The action needs a signed-in user (pages redirect to sign-in, the API answers 401)."""
+
+    status = 401
+    problem_type = "unauthenticated"
+    title = "Sign-in required"
+
+
+class ReauthenticationRequired(PermissionDenied):
+    """A sensitive action needs the user to have proved who they are recently ("sudo mode")."""
+
+    problem_type = "reauthentication-required"
+    title = "Confirm it is you"
+
+
 class CsrfFailed(PermissionDenied):
     problem_type = "csrf-failed"
     title = "Request could not be verified"

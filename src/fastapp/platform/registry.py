@@ -28,6 +28,16 @@ class Registry:
     #: Run once at start-up, after migrations, each in its own transaction (seed data, caches).
     on_startup: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
 
+    #: Where pages send a visitor who must sign in (set by the accounts domain).
+    sign_in_path: str | None = None
+    #: Named rate limiters and their default limits ("5 per minute; 20 per hour").
+    rate_limits: dict[str, str] = field(default_factory=dict)
+
+    def add_rate_limit(self, name: str, default: str) -> None:
+        if name in self.rate_limits:
+            raise ValueError(f"rate limiter {name!r} is registered twice")
+        self.rate_limits[name] = default
+
     def add_health_check(self, name: str, check: HealthCheck) -> None:
         if name in self.health_checks:
             raise ValueError(f"health check {name!r} is registered twice")

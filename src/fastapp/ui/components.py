@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fasthtml.common import FT, Div, Input, P, Span
+from fasthtml.common import FT, Div, Input, Label, P, Span
 from monsterui.daisy import AlertT
 from monsterui.franken import H1, Button, ButtonT, Card, TextPresets, UkIcon
 
@@ -64,3 +64,48 @@ def EmptyState(title: str, message: str, *actions: FT, icon: str = "inbox") -> F
             cls="flex flex-col items-center text-center gap-2 py-8",
         )
     )
+
+
+def FormField(
+    label: str,
+    name: str,
+    *,
+    type: str = "text",
+    value: str = "",
+    error: str | None = None,
+    help: str | None = None,
+    autocomplete: str | None = None,
+    required: bool = True,
+    field_id: str | None = None,
+) -> FT:
+    """A labelled input with its help text and inline error, wired with aria attributes."""
+    ident = field_id or f"field-{name}"
+    described = " ".join(x for x in (f"{ident}-help" if help else "", f"{ident}-error" if error else "") if x)
+    return Div(
+        Label(label, fr=ident, cls="uk-form-label"),
+        Input(
+            id=ident,
+            name=name,
+            type=type,
+            value=value if type != "password" else "",
+            cls=("uk-input", "uk-form-danger" if error else ""),
+            autocomplete=autocomplete,
+            required=required,
+            aria_invalid="true" if error else None,
+            aria_describedby=described or None,
+        ),
+        P(help, id=f"{ident}-help", cls=TextPresets.muted_sm) if help else None,
+        P(error, id=f"{ident}-error", cls="text-sm text-red-700 dark:text-red-400", role="alert") if error else None,
+        cls="space-y-1",
+    )
+
+
+def FormErrors(message: str | None) -> FT | None:
+    """A summary of what went wrong with a form, announced to screen readers."""
+    if not message:
+        return None
+    return Div(Span(message), cls=("alert", AlertT.error), role="alert")
+
+
+def SubmitButton(label: str, *, destructive: bool = False) -> FT:
+    return Button(label, cls=ButtonT.destructive if destructive else ButtonT.primary, type="submit")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import cast
 
-from fasthtml.common import FT
+from fasthtml.common import FT, to_xml
 from starlette.requests import Request
+from starlette.responses import HTMLResponse
 
 from fastapp.platform.csrf import csrf_token
 from fastapp.platform.htmx import is_htmx
@@ -43,3 +44,10 @@ def render(request: Request, title: str, *content: FT) -> FT | tuple[FT, ...]:
     if is_htmx(request.headers):
         return content
     return Page(page_context(request), title, *content)
+
+
+def render_response(request: Request, title: str, *content: FT, status: int = 200) -> HTMLResponse:
+    """Like ``render``, as a response with ``status`` (e.g. 422 for a form with errors)."""
+    page = render(request, title, *content)
+    prefix = "" if is_htmx(request.headers) else "<!doctype html>\n"
+    return HTMLResponse(prefix + to_xml(page), status_code=status)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fasthtml.common import FastHTML
 from starlette.exceptions import HTTPException
 
+from fastapp.config import Environment
 from fastapp.platform.context import Runtime
 from fastapp.platform.errors import DomainError
 from fastapp.ui.assets import Assets
 from fastapp.ui.layout import NavItem
-from fastapp.web import pages
+from fastapp.web import dev_mail, pages
 from fastapp.web.errors import on_domain_error, on_http_error, on_server_error
 
 
@@ -39,8 +40,11 @@ def create_pages_app(runtime: Runtime, assets: Assets) -> FastHTML:
     app.state.secure_cookies = config.app.is_https
     app.state.theme_url = pages.set_theme.to()
     app.state.footer_note = f"{config.app.name} · {config.app.env.value} mode"
+    app.state.sign_in_path = runtime.registry.sign_in_path
     app.state.nav = [NavItem(label, href, icon) for label, href, icon in runtime.registry.nav_items]
     pages.rt.to_app(app)
+    if config.app.env is Environment.development:  # the outbox viewer shows every user's mail
+        dev_mail.rt.to_app(app)
     for router in runtime.registry.page_routers:
         router.to_app(app)
     return app

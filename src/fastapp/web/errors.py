@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from typing import cast
+from urllib.parse import quote
 
 from fasthtml.common import to_xml
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Scope
 
-from fastapp.platform.errors import DomainError, RateLimited
+from fastapp.platform.errors import DomainError, RateLimited, Unauthenticated
 from fastapp.platform.htmx import is_htmx
+from fastapp.platform.ratelimit import rate_limit_headers
 from fastapp.ui.components import OobToast, ToastLevel
 from fastapp.ui.layout import ErrorContent, Page
 from fastapp.ui.request import page_context
@@ -42,7 +44,12 @@ def error_response(
 
 
 def domain_error_response(request: Request, exc: DomainError) -> Response:
-    headers = {"Retry-After": str(exc.resets_in)} if isinstance(exc, RateLimited) else {}
+    if isinstance(exc, Unauthenticated) and request.app.state.sign_in_path:
+        target = f"{request.app.state.sign_in_path}?next={quote(request.url.path)}"
+        if is_htmx(request.headers):
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+    headers = rate_limit_headers(exc) if isinstance(exc, RateLimited) else {}
     title = _TITLES.get(exc.status, (exc.title, ""))[0] if exc.status != 403 else exc.title
     return error_response(request, exc.status, title, exc.detail, headers)
 

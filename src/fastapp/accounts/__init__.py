@@ -1,0 +1,26 @@
+"""Accounts: sign-up and sign-in, email verification, passwords, roles and permissions,
+sessions and devices, API tokens."""
+
+from __future__ import annotations
+
+from fastapp.accounts import api, pages
+from fastapp.accounts.services import sync_built_in_roles
+from fastapp.platform.registry import Registry
+
+RATE_LIMITS = {
+    "login.ip": "20 per minute; 100 per hour",
+    "login.account": "10 per minute; 50 per hour",
+    "signup.ip": "10 per hour",
+    "mail.address": "3 per 10 minutes; 10 per day",
+    "mail.ip": "10 per 10 minutes",
+    "token.ip": "30 per minute",
+}
+
+
+def register(registry: Registry) -> None:
+    registry.page_routers.append(pages.rt)
+    registry.api_routers.extend([api.router, api.me_router])
+    registry.on_startup.append(sync_built_in_roles)
+    registry.sign_in_path = pages.sign_in_page.to()
+    for name, default in RATE_LIMITS.items():
+        registry.add_rate_limit(name, default)

@@ -1,0 +1,111 @@
+"""Users, roles and permissions, browser sessions (devices) and API refresh tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fastapp.platform.db import Base
+from fastapp.platform.types import CreatedAt, UTCDateTime, UUIDPk
+
+
+class UserStatus(StrEnum):
+    pending = "pending"  # signed up, email not verified yet
+    active = "active"
+    deactivated = "deactivated"
+    deletion_requested = "deletion_requested"
+    erased = "erased"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[UUIDPk]
+    email: Mapped[str] = mapped_column(String(320))
+    #: Lower-cased email: the unique, case-insensitive identity.
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default=UserStatus.pending.value)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[CreatedAt]
+
+    roles: Mapped[list[Role]] = relationship(secondary="user_roles", lazy="selectin", viewonly=True)
+
+
+class Role(Base):
+    """A named set of permissions; a role also holds every permission of the roles below it."""
+
+    __tablename__ = "roles"
+
+    id: Mapped[UUIDPk]
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    #: The role this one extends (owner -> admin -> member); None for the bottom role.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("roles.id"), nullable=True)
+    built_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[CreatedAt]
+
+    permissions: Mapped[list[RolePermission]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", back_populates="role"
+    )
+
+
+class RolePermission(Base):
+    __tablename__ = "role_permissions"
+
+    role_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+    permission: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    role: Mapped[Role] = relationship(back_populates="permissions")
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+
+
+class AuthSession(Base):
+    """A signed-in browser or API client: one device row the user can see and end."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[UUIDPk]
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: SHA-256 of the opaque cookie token; the token itself is never stored.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "browser" or "api"
+    device: Mapped[str] = mapped_column(String(200))
+    user_agent: Mapped[str] = mapped_column(Text, default="")
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[CreatedAt]
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When the user last proved who they are (password or second factor): "sudo mode".
+    authenticated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Bumped on privilege or password change so the CSRF token rotates.
+    csrf_generation: Mapped[int] = mapped_column(default=0)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RefreshToken(Base):
+    """An opaque API refresh token, rotated on every use; reuse revokes its whole family."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (Index("ix_refresh_tokens_family", "family_id"), UniqueConstraint("token_hash"))
+
+    id: Mapped[UUIDPk]
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("auth_sessions.id", ondelete="CASCADE"))
+    family_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[CreatedAt]
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,354 @@
+"""Sign-up, sign-in and out, email verification, password reset, and the account security page.
+
+Routes are adapters: parse the form, call the accounts services inside one transaction, render.
+Every form works without JavaScript (CSRF token in a hidden field).
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+from fasthtml.common import FT, APIRouter, Redirect
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from fastapp.accounts import components as c
+from fastapp.accounts import wiring
+from fastapp.accounts.models import AuthSession
+from fastapp.accounts.services import SIGN_IN_FAILED
+from fastapp.platform.auth import principal_of
+from fastapp.platform.context import Principal, Runtime, open_context
+from fastapp.platform.csrf import csrf_token
+from fastapp.platform.errors import Invalid, Unauthenticated
+from fastapp.ui.request import render, render_response
+
+rt = APIRouter()
+HOME_AFTER_SIGN_IN = "/account/security"
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _context(request: Request):  # type: ignore[no-untyped-def]
+    return open_context(_runtime(request), **wiring.request_context_args(request.scope))
+
+
+def _csrf(request: Request) -> str:
+    return csrf_token(request.scope)
+
+
+def _safe_next(value: str) -> str:
+    """Only a path on this site: never an absolute or protocol-relative URL."""
+    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return HOME_AFTER_SIGN_IN
+
+
+def _signed_in(request: Request) -> Principal:
+    principal = principal_of(request.scope)
+    if principal is None or principal.via != "cookie":
+        raise Unauthenticated("Sign in to continue.", next=request.url.path)
+    return principal
+
+
+def _set_session_cookie(response: Response, runtime: Runtime, token: str, *, remember: bool) -> None:
+    k = wiring.kit(runtime)
+    response.set_cookie(
+        k.cookie_name,
+        token,
+        max_age=k.settings.remember_days * 86400 if remember else None,
+        path="/",
+        secure=k.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+# -- sign-up --------------------------------------------------------------------------------
+
+
+@rt("/sign-up", methods=["get"])
+async def sign_up_page(request: Request) -> FT | tuple[FT, ...]:
+    form = c.SignUpForm(sign_up.to(), _csrf(request), values={}, errors={}, message=None)
+    footer = c.Link("Already have an account? Sign in", sign_in_page.to())
+    return render_response(
+        request, "Create an account", c.AuthCard("Create an account", "It takes a minute.", form, footer=footer)
+    )
+
+
+@rt("/sign-up", methods=["post"])
+async def sign_up(request: Request, email: str = "", password: str = "", display_name: str = "") -> object:
+    runtime = _runtime(request)
+    try:
+        async with _context(request) as ctx:
+            await wiring.accounts(runtime, ctx).register(email=email, password=password, display_name=display_name)
+    except Invalid as exc:
+        form = c.SignUpForm(
+            sign_up.to(),
+            _csrf(request),
+            values={"email": email, "display_name": display_name},
+            errors=exc.fields,
+            message="Please correct the fields below.",
+        )
+        return render_response(
+            request, "Create an account", c.AuthCard("Create an account", "It takes a minute.", form), status=422
+        )
+    # The same answer whether or not the address already had an account.
+    return Redirect(check_email.to() + "?sent=verify")
+
+
+@rt("/check-email", methods=["get"])
+async def check_email(request: Request, sent: str = "") -> FT | tuple[FT, ...]:
+    text = {
+        "verify": "If the address can receive mail, a link to confirm it is on its way. Open it to finish.",
+        "reset": "If an account uses that address, a link to choose a new password is on its way.",
+    }.get(sent, "Check your inbox for the link we sent.")
+    return render(request, "Check your email", c.Notice("Check your email", text))
+
+
+# -- email verification ---------------------------------------------------------------------
+
+
+@rt("/verify-email", methods=["get"])
+async def verify_email_page(request: Request, token: str = "") -> FT | tuple[FT, ...]:
+    # Confirming takes a click (POST): mail scanners that open links must not use them up.
+    form = c.ConfirmForm(verify_email.to(), _csrf(request), token, "Confirm my email address")
+    return render(request, "Confirm your email", c.AuthCard("Confirm your email", "One click to finish.", form))
+
+
+@rt("/verify-email", methods=["post"])
+async def verify_email(request: Request, token: str = "") -> object:
+    runtime = _runtime(request)
+    try:
+        async with _context(request) as ctx:
+            user = await wiring.accounts(runtime, ctx).verify_email(token)
+            await wiring.sessions(runtime, ctx).invalidate_user(user.id)
+    except Invalid as exc:
+        return render_response(
+            request,
+            "Link not valid",
+            c.Notice("Link not valid", exc.detail, c.Link("Sign in to get a new link", sign_in_page.to())),
+            status=400,
+        )
+    return render(
+        request,
+        "Email confirmed",
+        c.Notice("Email confirmed", "Your address is confirmed.", c.Link("Continue", HOME_AFTER_SIGN_IN)),
+    )
+
+
+@rt("/verify-email/pending", methods=["get"])
+async def verify_pending(request: Request) -> FT | tuple[FT, ...]:
+    _signed_in(request)
+    form = c.ConfirmForm(resend_verification.to(), _csrf(request), "", "Send the link again")
+    return render(
+        request,
+        "Confirm your email",
+        c.AuthCard(
+            "Confirm your email",
+            "Open the link we mailed you to start using your account.",
+            form,
+            footer=c.SignOutForm(sign_out.to(), _csrf(request)),
+        ),
+    )
+
+
+@rt("/verify-email/resend", methods=["post"])
+async def resend_verification(request: Request) -> object:
+    principal = _signed_in(request)
+    runtime = _runtime(request)
+    async with _context(request) as ctx:
+        service = wiring.accounts(runtime, ctx)
+        await service.resend_verification(await service.get_user(principal.user_id))
+    return Redirect(check_email.to() + "?sent=verify")
+
+
+# -- sign-in and out ------------------------------------------------------------------------
+
+
+@rt("/sign-in", methods=["get"])
+async def sign_in_page(request: Request, next: str = "") -> HTMLResponse:
+    return _sign_in_form(request, email="", error=None, next_url=_safe_next(next))
+
+
+def _sign_in_form(request: Request, *, email: str, error: str | None, next_url: str) -> HTMLResponse:
+    form = c.SignInForm(sign_in.to(), _csrf(request), email=email, error=error, next_url=next_url)
+    footer = c.Link("Forgot your password?", forgot_password_page.to())
+    return render_response(
+        request, "Sign in", c.AuthCard("Sign in", "Welcome back.", form, footer=footer), status=422 if error else 200
+    )
+
+
+@rt("/sign-in", methods=["post"])
+async def sign_in(request: Request, email: str = "", password: str = "", remember: str = "", next: str = "") -> object:
+    runtime = _runtime(request)
+    try:
+        async with _context(request) as ctx:
+            service = wiring.accounts(runtime, ctx)
+            user = await service.authenticate(email=email, password=password)
+            _, token = await service.start_session(
+                user, wiring.sessions(runtime, ctx), kind="browser", remember=remember == "1"
+            )
+            verified = user.email_verified_at is not None
+    except Invalid:
+        return _sign_in_form(request, email=email, error=SIGN_IN_FAILED, next_url=_safe_next(next))
+    target = _safe_next(next) if verified else verify_pending.to()
+    response = Redirect(target).__response__(request)
+    _set_session_cookie(response, runtime, token, remember=remember == "1")
+    return response
+
+
+@rt("/sign-out", methods=["post"])
+async def sign_out(request: Request) -> object:
+    principal = principal_of(request.scope)
+    runtime = _runtime(request)
+    if principal is not None and principal.via == "cookie":
+        async with _context(request) as ctx:
+            await wiring.sessions(runtime, ctx).end(principal.user_id, principal.session_id)
+    response = Redirect("/").__response__(request)
+    response.delete_cookie(
+        wiring.kit(runtime).cookie_name,
+        path="/",
+        secure=wiring.kit(runtime).secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+# -- passwords ------------------------------------------------------------------------------
+
+
+@rt("/password/forgot", methods=["get"])
+async def forgot_password_page(request: Request) -> FT | tuple[FT, ...]:
+    form = c.EmailForm(forgot_password.to(), _csrf(request), "Send reset link")
+    return render_response(
+        request,
+        "Reset your password",
+        c.AuthCard("Reset your password", "We will mail you a link to choose a new one.", form),
+    )
+
+
+@rt("/password/forgot", methods=["post"])
+async def forgot_password(request: Request, email: str = "") -> object:
+    runtime = _runtime(request)
+    async with _context(request) as ctx:
+        await wiring.accounts(runtime, ctx).request_password_reset(email)
+    return Redirect(check_email.to() + "?sent=reset")
+
+
+@rt("/password/reset", methods=["get"])
+async def reset_password_page(request: Request, token: str = "") -> FT | tuple[FT, ...]:
+    form = c.NewPasswordForm(reset_password.to(), _csrf(request), token)
+    return render(request, "Choose a new password", c.AuthCard("Choose a new password", "", form))
+
+
+@rt("/password/reset", methods=["post"])
+async def reset_password(request: Request, token: str = "", password: str = "") -> object:
+    runtime = _runtime(request)
+    try:
+        async with _context(request) as ctx:
+            user = await wiring.accounts(runtime, ctx).reset_password(token, password)
+            await wiring.sessions(runtime, ctx).end_all(user.id)
+    except Invalid as exc:
+        form = c.NewPasswordForm(
+            reset_password.to(), _csrf(request), token, error=exc.fields.get("password", exc.detail)
+        )
+        return render_response(
+            request, "Choose a new password", c.AuthCard("Choose a new password", "", form), status=422
+        )
+    return render(
+        request,
+        "Password changed",
+        c.Notice(
+            "Password changed",
+            "Sign in with your new password. Every other session has been ended.",
+            c.Link("Sign in", sign_in_page.to()),
+        ),
+    )
+
+
+# -- account security -----------------------------------------------------------------------
+
+
+async def _security_page(
+    request: Request, principal: Principal, errors: dict[str, str], *, status: int = 200
+) -> HTMLResponse:
+    runtime = _runtime(request)
+    csrf = _csrf(request)
+    async with _context(request) as ctx:
+        user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
+        sessions: list[AuthSession] = await wiring.sessions(runtime, ctx).active(principal.user_id)
+    rows = [
+        c.SessionRow(s, current=s.id == principal.session_id, end_url=end_session.to(session_id=str(s.id)), csrf=csrf)
+        for s in sessions
+    ]
+    return render_response(
+        request,
+        "Account security",
+        c.SecurityPage(
+            user.display_name,
+            c.SessionsCard(rows, end_other_sessions.to(), csrf),
+            c.ChangePasswordForm(change_password.to(), csrf, errors),
+            c.SignOutForm(sign_out.to(), csrf),
+        ),
+        status=status,
+    )
+
+
+@rt("/account/security", methods=["get"])
+async def security(request: Request) -> object:
+    principal = _signed_in(request)
+    if not principal.verified:
+        return Redirect(verify_pending.to())
+    return await _security_page(request, principal, {})
+
+
+@rt("/account/sessions/{session_id}/end", methods=["post"])
+async def end_session(request: Request, session_id: str) -> object:
+    principal = _signed_in(request)
+    runtime = _runtime(request)
+    async with _context(request) as ctx:
+        await wiring.sessions(runtime, ctx).end(principal.user_id, _uuid(session_id))
+    return Redirect(security.to())
+
+
+@rt("/account/sessions/end-others", methods=["post"])
+async def end_other_sessions(request: Request) -> object:
+    principal = _signed_in(request)
+    runtime = _runtime(request)
+    async with _context(request) as ctx:
+        await wiring.sessions(runtime, ctx).end_all(principal.user_id, except_session=principal.session_id)
+    return Redirect(security.to())
+
+
+@rt("/account/password", methods=["post"])
+async def change_password(request: Request, current_password: str = "", new_password: str = "") -> object:
+    principal = _signed_in(request)
+    runtime = _runtime(request)
+    try:
+        async with _context(request) as ctx:
+            service = wiring.accounts(runtime, ctx)
+            await service.change_password(
+                await service.get_user(principal.user_id), current=current_password, new=new_password
+            )
+            sessions = wiring.sessions(runtime, ctx)
+            await sessions.end_all(principal.user_id, except_session=principal.session_id)
+            await sessions.rotate_csrf(principal.session_id)
+    except Invalid as exc:
+        return await _security_page(request, principal, exc.fields, status=422)
+    return Redirect(security.to())
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise Invalid("No such session.") from exc
+
+
+def sign_in_url(next_path: str) -> str:
+    return f"{sign_in_page.to()}?next={quote(next_path)}"

@@ -1,0 +1,78 @@
+"""API input and output models of the accounts domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class RegisterIn(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    display_name: str = Field(max_length=100)
+
+
+class AcceptedOut(BaseModel):
+    """The same answer whether or not an account exists (no enumeration)."""
+
+    detail: str
+
+
+class TokenIn(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    otp: str | None = Field(default=None, max_length=16)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int
+
+
+class RefreshIn(BaseModel):
+    refresh_token: str = Field(max_length=200)
+
+
+class VerifyEmailIn(BaseModel):
+    token: str = Field(max_length=1000)
+
+
+class PasswordResetIn(BaseModel):
+    email: str = Field(max_length=320)
+
+
+class PasswordResetConfirmIn(BaseModel):
+    token: str = Field(max_length=1000)
+    password: str = Field(max_length=1024)
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
+
+
+class EmailChangeIn(BaseModel):
+    email: str = Field(max_length=320)
+
+
+class MeOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    email_verified: bool
+    permissions: list[str]
+    created_at: datetime
+
+
+class SessionOut(BaseModel):
+    id: uuid.UUID
+    device: str
+    kind: str
+    ip: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    current: bool

@@ -1,0 +1,438 @@
+"""Account rules: sign-up, email verification, sign-in, password reset and change, email change,
+roles. Sessions and tokens live in ``sessions.py``.
+
+No enumeration: sign-up, sign-in and reset answer the same way and do the same hashing work
+whether or not the address has an account. Mail goes out only after the transaction commits
+(``ctx.on_commit``), so a rolled-back sign-up sends nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy import delete, func, select
+
+from fastapp.accounts import passwords
+from fastapp.accounts.models import AuthSession, Role, RolePermission, User, UserRole, UserStatus
+from fastapp.accounts.policy import BUILT_IN_ROLES, DEFAULT_ROLE, OWNER_ROLE, can_grant
+from fastapp.accounts.tokens import EmailLinks
+from fastapp.config import AuthSettings
+from fastapp.platform.cache import Cache
+from fastapp.platform.context import Context
+from fastapp.platform.errors import Conflict, Invalid, NotFound, PermissionDenied, RateLimited
+from fastapp.platform.ratelimit import RateLimits
+
+log = structlog.get_logger("fastapp.accounts")
+VERIFY = "verify-email"
+RESET = "reset-password"
+SIGN_IN_FAILED = "The email or password is not correct."
+
+
+class SessionStarter(Protocol):
+    async def is_unfamiliar_device(self, user: User) -> bool: ...
+
+    async def start(self, user: User, *, kind: str, remember: bool = False) -> tuple[AuthSession, str]: ...
+
+
+class MailSender(Protocol):
+    def __call__(self, to: str, template: str, **context: Any) -> Awaitable[None]:
+        """Send mail ``template`` to ``to``; raises on delivery failure (callers run it after commit)."""
+        ...
+
+
+def email_key(email: str) -> str:
+    return email.strip().lower()
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip()
+    local, at, domain = email.rpartition("@")
+    if not at or not local or "." not in domain or len(email) > 320 or any(c.isspace() for c in email):
+        raise Invalid("Enter a valid email address.", fields={"email": "Enter a valid email address."})
+    return f"{local}@{domain.lower()}"
+
+
+FAILURE_NOTICE_AFTER = 5  # failed sign-ins on one account within an hour before its owner is told
+
+
+@dataclass
+class AccountService:
+    ctx: Context
+    settings: AuthSettings
+    links: EmailLinks
+    mail: MailSender
+    site_url: str
+    limits: RateLimits
+    cache: Cache
+
+    # -- look-ups ---------------------------------------------------------------------------
+
+    async def find_by_email(self, email: str) -> User | None:
+        return await self.ctx.session.scalar(select(User).where(User.email_key == email_key(email)))
+
+    async def get_user(self, user_id: uuid.UUID) -> User:
+        user = await self.ctx.session.get(User, user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        return user
+
+    # -- sign-up and verification -----------------------------------------------------------
+
+    async def register(self, *, email: str, password: str, display_name: str) -> User | None:
+        """Create a pending account and mail its verification link.
+
+        Returns None when the address already has an account: that owner is told by mail
+        instead, and the caller answers exactly as for a new account.
+        """
+        email = normalise_email(email)
+        await self.limits["signup.ip"].hit(self.ctx.ip or "unknown")
+        display_name = display_name.strip()
+        if not 1 <= len(display_name) <= 100:
+            raise Invalid("Enter a name of 1 to 100 characters.", fields={"display_name": "Enter your name."})
+        passwords.check_policy(password, user_inputs=[email, display_name])
+        existing = await self.find_by_email(email)
+        if existing is not None:
+            passwords.verify_dummy(password)  # the same work as hashing a new password
+            self._mail(
+                existing.email,
+                "account_exists",
+                name=existing.display_name,
+                action_url=f"{self.site_url}/password/forgot",
+            )
+            return None
+        now = self.ctx.clock.now()
+        user = User(
+            id=uuid.uuid4(),
+            email=email,
+            email_key=email_key(email),
+            display_name=display_name,
+            password_hash=passwords.hash_password(password),
+            status=UserStatus.pending.value,
+            password_changed_at=now,
+            created_at=now,
+        )
+        self.ctx.session.add(user)
+        await self.ctx.session.flush()
+        await self._grant(user, DEFAULT_ROLE)
+        self._send_verification(user)
+        return user
+
+    def _fingerprint(self, user: User) -> str:
+        verified = user.email_verified_at.isoformat() if user.email_verified_at else ""
+        return EmailLinks.fingerprint(user.email_key, verified, user.password_hash)
+
+    def _send_verification(self, user: User, email: str | None = None) -> None:
+        address = email or user.email
+        token = self.links.make(VERIFY, user.id, self._fingerprint(user) + ":" + email_key(address))
+        self._mail(
+            address,
+            "verify_email",
+            name=user.display_name,
+            email=address,
+            action_url=f"{self.site_url}/verify-email?token={token}",
+            expires_in=f"{self.settings.verify_link_hours} hours",
+        )
+
+    async def resend_verification(self, user: User) -> None:
+        if user.email_verified_at is None:
+            await self._limit_mail(user.email)
+            self._send_verification(user)
+
+    async def _limit_mail(self, address: str) -> None:
+        """Mail on request is limited per client address and per recipient."""
+        await self.limits["mail.ip"].hit(self.ctx.ip or "unknown")
+        await self.limits["mail.address"].hit(email_key(address))
+
+    async def verify_email(self, token: str) -> User:
+        """Mark the address in the link as verified (and make it the account's address when the
+        link was for a new one). Raises ``Invalid`` for a used, expired or forged link."""
+        user_id, mark = self.links.read(token, VERIFY, max_age=timedelta(hours=self.settings.verify_link_hours))
+        fingerprint, _, address = mark.rpartition(":")
+        user = await self.ctx.session.get(User, user_id)
+        if user is None or fingerprint != self._fingerprint(user):
+            raise Invalid("This link has already been used or is no longer valid.")
+        if address != user.email_key:  # a change of address being confirmed
+            if await self.find_by_email(address) is not None:
+                raise Conflict("That address now belongs to another account.")
+            old = user.email
+            user.email, user.email_key = address, address
+            self._mail(
+                old,
+                "email_changed",
+                name=user.display_name,
+                old_email=old,
+                new_email=address,
+                changed_at=self.ctx.clock.now(),
+                action_url=f"{self.site_url}/password/forgot",
+            )
+        user.email_verified_at = self.ctx.clock.now()
+        if user.status == UserStatus.pending.value:
+            user.status = UserStatus.active.value
+        return user
+
+    # -- sign-in ------------------------------------------------------------------------------
+
+    async def authenticate(self, *, email: str, password: str) -> User:
+        """The user whose password this is; ``Invalid`` with one message for every failure.
+
+        Failures count against the client address and the (address, account) pair; past their
+        limits every attempt is refused with ``RateLimited`` before any password is checked. An
+        account is never locked: other clients can still sign in to it. Its owner is mailed once
+        when failures pile up.
+        """
+        key, ip = email_key(email), self.ctx.ip or "unknown"
+        await self._refuse_when_limited(("login.ip", (ip,)), ("login.account", (key, ip)))
+        user = await self.find_by_email(email) if "@" in email else None
+        if user is None or user.status == UserStatus.erased.value:
+            passwords.verify_dummy(password)
+            await self._count_failure(key, ip, None)
+            raise Invalid(SIGN_IN_FAILED, fields={"password": SIGN_IN_FAILED})
+        if not passwords.verify_password(user.password_hash, password):
+            await self._count_failure(key, ip, user)
+            raise Invalid(SIGN_IN_FAILED, fields={"password": SIGN_IN_FAILED})
+        await self.limits["login.account"].clear(key, ip)
+        if passwords.needs_rehash(user.password_hash):
+            user.password_hash = passwords.hash_password(password)
+        return user
+
+    async def _refuse_when_limited(self, *checks: tuple[str, tuple[str, ...]]) -> None:
+        for name, identifiers in checks:
+            limiter = self.limits[name]
+            if not await limiter.test(*identifiers):
+                status = await limiter.status(*identifiers)
+                raise RateLimited(
+                    "Too many sign-in attempts. Wait a little and try again.",
+                    resets_in=status.reset if status else 60,
+                )
+
+    async def _count_failure(self, key: str, ip: str, user: User | None) -> None:
+        for name, identifiers in (("login.ip", (ip,)), ("login.account", (key, ip))):
+            with contextlib.suppress(RateLimited):  # this attempt gets its answer; the next is refused
+                await self.limits[name].hit(*identifiers)
+        if user is not None:
+            failures = await self.cache.incr(f"sign-in-failures:{user.id}", ttl=3600)
+            if failures == FAILURE_NOTICE_AFTER:
+                # Sent now, not on commit: the failed attempt rolls its transaction back.
+                await self._mail_now(
+                    user.email,
+                    "sign_in_failures",
+                    name=user.display_name,
+                    attempts=failures,
+                    since=self.ctx.clock.now() - timedelta(hours=1),
+                    ip=ip,
+                    action_url=f"{self.site_url}/password/forgot",
+                )
+
+    async def start_session(
+        self, user: User, sessions: SessionStarter, *, kind: str, remember: bool = False
+    ) -> tuple[AuthSession, str]:
+        """Open a session for a user who just proved who they are; tell them by mail when it is
+        from a device they have not used before."""
+        unfamiliar = await sessions.is_unfamiliar_device(user)
+        session, token = await sessions.start(user, kind=kind, remember=remember)
+        if unfamiliar:
+            self._mail(
+                user.email,
+                "new_sign_in",
+                name=user.display_name,
+                device=session.device,
+                ip=session.ip or "unknown",
+                signed_in_at=session.created_at,
+                action_url=f"{self.site_url}/account/security",
+            )
+        return session, token
+
+    # -- passwords ------------------------------------------------------------------------------
+
+    async def request_password_reset(self, email: str) -> None:
+        """Mail a reset link when the address has an account; silent otherwise."""
+        await self._limit_mail(email)
+        user = await self.find_by_email(email) if "@" in email else None
+        if user is None or user.status == UserStatus.erased.value:
+            return
+        token = self.links.make(RESET, user.id, self._fingerprint(user))
+        self._mail(
+            user.email,
+            "reset_password",
+            name=user.display_name,
+            action_url=f"{self.site_url}/password/reset?token={token}",
+            expires_in=f"{self.settings.reset_link_minutes} minutes",
+        )
+
+    async def reset_password(self, token: str, new_password: str) -> User:
+        """Set a new password from a reset link; the link then stops working (the caller ends
+        every session of the user)."""
+        user_id, fingerprint = self.links.read(
+            token, RESET, max_age=timedelta(minutes=self.settings.reset_link_minutes)
+        )
+        user = await self.ctx.session.get(User, user_id)
+        if user is None or fingerprint != self._fingerprint(user):
+            raise Invalid("This link has already been used or is no longer valid. Ask for a new one.")
+        self._set_password(user, new_password)
+        if user.email_verified_at is None:  # the link proved control of the address
+            user.email_verified_at = self.ctx.clock.now()
+            user.status = UserStatus.active.value
+        return user
+
+    async def change_password(self, user: User, *, current: str, new: str) -> None:
+        if not passwords.verify_password(user.password_hash, current):
+            message = "The current password is not correct."
+            raise Invalid(message, fields={"current_password": message})
+        self._set_password(user, new, field="new_password")
+
+    def _set_password(self, user: User, password: str, *, field: str = "password") -> None:
+        passwords.check_policy(password, user_inputs=[user.email, user.display_name], field=field)
+        user.password_hash = passwords.hash_password(password)
+        user.password_changed_at = self.ctx.clock.now()
+        self._mail(
+            user.email,
+            "password_changed",
+            name=user.display_name,
+            changed_at=self.ctx.clock.now(),
+            action_url=f"{self.site_url}/password/forgot",
+        )
+
+    async def request_email_change(self, user: User, new_email: str) -> None:
+        """Mail a confirmation link to the new address; the account keeps the old one until then."""
+        new_email = normalise_email(new_email)
+        if email_key(new_email) == user.email_key:
+            raise Invalid("That is already your address.", fields={"email": "That is already your address."})
+        if await self.find_by_email(new_email) is not None:
+            passwords.verify_dummy(new_email)  # the same answer and time as for a free address
+            return
+        self._send_verification(user, new_email)
+
+    # -- roles ----------------------------------------------------------------------------------
+
+    async def permissions_of(self, user: User) -> frozenset[str]:
+        return await permissions_of(self.ctx, user.id)
+
+    async def _grant(self, user: User, role_name: str) -> None:
+        role = await self.ctx.session.scalar(select(Role).where(Role.name == role_name))
+        if role is None:
+            raise NotFound(f"No role named {role_name!r}.")
+        self.ctx.session.add(UserRole(user_id=user.id, role_id=role.id))
+        await self.ctx.session.flush()
+
+    async def set_role(self, user: User, role_name: str, *, granter: frozenset[str] | None) -> None:
+        """Give ``user`` exactly one role. ``granter`` is the acting user's permissions (None for
+        the command line, which acts as the operator). The last owner keeps the owner role."""
+        role = await self.ctx.session.scalar(select(Role).where(Role.name == role_name))
+        if role is None:
+            raise NotFound(f"No role named {role_name!r}.")
+        role_permissions = await role_permissions_of(self.ctx, role.id)
+        if granter is not None and not can_grant(granter, role_permissions):
+            raise PermissionDenied("You cannot grant a role with permissions you do not hold.")
+        owner = await self.ctx.session.scalar(select(Role).where(Role.name == OWNER_ROLE))
+        current = {r.name for r in user.roles}
+        if OWNER_ROLE in current and role_name != OWNER_ROLE and owner is not None:
+            owners = await self.ctx.session.scalar(
+                select(func.count()).select_from(UserRole).where(UserRole.role_id == owner.id)
+            )
+            if (owners or 0) <= 1:
+                raise Conflict("This is the last owner: make someone else an owner first.")
+        await self.ctx.session.execute(delete(UserRole).where(UserRole.user_id == user.id))
+        self.ctx.session.add(UserRole(user_id=user.id, role_id=role.id))
+        await self.ctx.session.flush()
+        await self.ctx.session.refresh(user, ["roles"])
+        await forget_principals(self.ctx, self.cache, user.id)
+
+    async def create_owner(self, *, email: str, password: str, display_name: str) -> User:
+        """An active, verified owner (the command line's ``users create-admin``)."""
+        email = normalise_email(email)
+        if await self.find_by_email(email) is not None:
+            raise Conflict("An account with that email already exists.", fields={"email": "Already registered."})
+        passwords.check_policy(password, user_inputs=[email, display_name])
+        now = self.ctx.clock.now()
+        user = User(
+            id=uuid.uuid4(),
+            email=email,
+            email_key=email_key(email),
+            display_name=display_name,
+            password_hash=passwords.hash_password(password),
+            status=UserStatus.active.value,
+            email_verified_at=now,
+            password_changed_at=now,
+            created_at=now,
+        )
+        self.ctx.session.add(user)
+        await self.ctx.session.flush()
+        await self._grant(user, OWNER_ROLE)
+        await self.ctx.session.refresh(user, ["roles"])
+        return user
+
+    async def _mail_now(self, to: str, template: str, **context: Any) -> None:
+        try:
+            await self.mail(to, template, **context)
+        except Exception:
+            log.exception("mail not sent", template=template)
+
+    def _mail(self, to: str, template: str, **context: Any) -> None:
+        async def send() -> None:
+            await self.mail(to, template, **context)
+
+        self.ctx.on_commit(send)
+
+
+async def role_permissions_of(ctx: Context, role_id: uuid.UUID) -> frozenset[str]:
+    """A role's own permissions and those of every role below it."""
+    found: set[str] = set()
+    seen: set[uuid.UUID] = set()
+    current: uuid.UUID | None = role_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        role = await ctx.session.get(Role, current)
+        if role is None:
+            break
+        found.update(p.permission for p in role.permissions)
+        current = role.parent_id
+    return frozenset(found)
+
+
+async def permissions_of(ctx: Context, user_id: uuid.UUID) -> frozenset[str]:
+    role_ids = (await ctx.session.scalars(select(UserRole.role_id).where(UserRole.user_id == user_id))).all()
+    found: set[str] = set()
+    for role_id in role_ids:
+        found |= await role_permissions_of(ctx, role_id)
+    return frozenset(found)
+
+
+async def sync_built_in_roles(session: Any) -> None:
+    """Create or update the built-in roles so each holds exactly its declared permissions."""
+    parent: Role | None = None
+    for name, description, permissions in reversed(BUILT_IN_ROLES):
+        role = await session.scalar(select(Role).where(Role.name == name))
+        if role is None:
+            role = Role(id=uuid.uuid4(), name=name, description=description, built_in=True)
+            session.add(role)
+        role.description, role.parent_id, role.built_in = description, parent.id if parent else None, True
+        have = {p.permission for p in role.permissions}
+        for permission in permissions - have:
+            role.permissions.append(RolePermission(permission=permission))
+        for link in [p for p in role.permissions if p.permission not in permissions]:
+            role.permissions.remove(link)
+        await session.flush()
+        parent = role
+
+
+def principal_key(session_id: uuid.UUID) -> str:
+    """Cache key of a session's resolved principal."""
+    return f"session:{session_id}"
+
+
+async def forget_principals(ctx: Context, cache: Cache, user_id: uuid.UUID) -> None:
+    """Drop the cached principals of every session of a user, so a change of roles, status or
+    verification applies on their very next request."""
+    ids = (
+        await ctx.session.scalars(
+            select(AuthSession.id).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        )
+    ).all()
+    for session_id in ids:
+        await cache.delete(principal_key(session_id))

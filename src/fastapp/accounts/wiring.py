@@ -1,0 +1,117 @@
+"""How the accounts domain finds its collaborators in the running app.
+
+Process-wide objects (link signer, JWT keys, settings) are built once per app and kept in
+``runtime.services``; services are made per request around that request's ``Context``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from starlette.types import Scope
+
+from fastapp.accounts.services import AccountService, MailSender
+from fastapp.accounts.sessions import SessionService
+from fastapp.accounts.tokens import AccessTokens, EmailLinks
+from fastapp.config import AuthSettings
+from fastapp.platform.auth import Authenticate
+from fastapp.platform.context import Context, Principal, Runtime, open_context
+from fastapp.platform.scope import bearer_token, cookie, header, state
+
+KEY = "accounts"
+MAIL_KEY = "mail.send"
+
+
+@dataclass(frozen=True)
+class AccountsKit:
+    settings: AuthSettings
+    links: EmailLinks
+    access_tokens: AccessTokens
+    site_url: str
+    cookie_name: str
+    secure_cookies: bool
+
+
+def kit(runtime: Runtime) -> AccountsKit:
+    found: AccountsKit | None = runtime.services.get(KEY)
+    if found is None:
+        config = runtime.config
+        secret = config.app.secret_key.get_secret_value()
+        found = AccountsKit(
+            settings=config.auth,
+            links=EmailLinks(secret),
+            access_tokens=AccessTokens(
+                [secret], lifetime=timedelta(minutes=config.auth.access_token_minutes), issuer=config.app.site_url
+            ),
+            site_url=config.app.site_url,
+            cookie_name="__Host-fastapp_session" if config.app.is_https else "fastapp_session",
+            secure_cookies=config.app.is_https,
+        )
+        runtime.services[KEY] = found
+    return found
+
+
+def mail_sender(runtime: Runtime) -> MailSender:
+    sender: MailSender = runtime.services[MAIL_KEY]
+    return sender
+
+
+def accounts(runtime: Runtime, ctx: Context) -> AccountService:
+    k = kit(runtime)
+    return AccountService(
+        ctx=ctx,
+        settings=k.settings,
+        links=k.links,
+        mail=mail_sender(runtime),
+        site_url=k.site_url,
+        limits=runtime.backends.limits,
+        cache=runtime.backends.cache,
+    )
+
+
+def sessions(runtime: Runtime, ctx: Context) -> SessionService:
+    k = kit(runtime)
+    return SessionService(ctx=ctx, settings=k.settings, cache=runtime.backends.cache, access_tokens=k.access_tokens)
+
+
+def authenticator(runtime: Runtime) -> Authenticate:
+    """Resolve the principal of a request: a Bearer access token, else the session cookie.
+
+    A live session's principal is usually in the cache, so most requests touch no database.
+    """
+
+    async def authenticate(scope: Scope) -> Principal | None:
+        k = kit(runtime)
+        bearer = bearer_token(scope)
+        token = bearer if bearer is not None else cookie(scope, k.cookie_name)
+        if token is None:
+            return None
+        request_id = str(state(scope).get("request_id", ""))
+        async with open_context(runtime, request_id=request_id, ip=None) as ctx:
+            service = sessions(runtime, ctx)
+            if bearer is None:
+                return await service.resolve_cookie(token)
+            claims = k.access_tokens.read(token, now=ctx.clock.now())
+            if claims is None:
+                return None
+            principal = await service.principal(claims.session_id)
+        if principal is None or principal.user_id != claims.user_id:
+            return None
+        return replace(principal, via="bearer", authenticated_at=claims.auth_time)
+
+    return authenticate
+
+
+def request_context_args(scope: Scope, **extra: Any) -> dict[str, Any]:
+    """Keyword arguments for ``open_context`` describing the request in ``scope``."""
+    st = state(scope)
+    client = scope.get("client")
+    return {
+        "request_id": str(st.get("request_id", "")),
+        "ip": client[0] if client else None,
+        "user_agent": header(scope, b"user-agent") or "",
+        "principal": st.get("principal"),
+        **extra,
+    }

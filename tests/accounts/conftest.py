@@ -1,0 +1,81 @@
+"""Helpers for account flows: read the mail outbox, follow its links, make verified users."""
+
+from __future__ import annotations
+
+import email
+import re
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fastapp.config import Config
+
+STRONG = "correct horse battery staple 42"
+LINK = re.compile(r"https?://[^\s\"'<>]+")
+
+
+def outbox(config: Config) -> list[EmailMessage]:
+    folder = config.app.var_dir / "mail"
+    if not folder.exists():
+        return []
+    messages = []
+    for path in sorted(folder.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=default)
+        assert isinstance(message, EmailMessage)
+        messages.append(message)
+    return messages
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def mails_to(config: Config, address: str) -> list[EmailMessage]:
+    return [m for m in outbox(config) if address.lower() in str(m["To"]).lower()]
+
+
+def last_link(config: Config, address: str, path: str) -> str:
+    """The path and query of the last link to ``path`` mailed to ``address``."""
+    for message in reversed(mails_to(config, address)):
+        for url in LINK.findall(text_of(message)):
+            if path in url:
+                return url[url.index(path) :]
+    raise AssertionError(f"no mail to {address} with a link to {path}")
+
+
+def token_of(link: str) -> str:
+    return link.split("token=", 1)[1]
+
+
+async def register(client: httpx.AsyncClient, address: str, password: str = STRONG, name: str = "Ada") -> None:
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": address, "password": password, "display_name": name}
+    )
+    assert response.status_code == 202, response.text
+
+
+async def verified_user(client: httpx.AsyncClient, config: Config, address: str, password: str = STRONG) -> None:
+    await register(client, address, password)
+    token = token_of(last_link(config, address, "/verify-email"))
+    response = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    assert response.status_code == 200, response.text
+
+
+async def api_tokens(client: httpx.AsyncClient, address: str, password: str = STRONG) -> dict[str, str]:
+    response = await client.post("/api/v1/auth/token", json={"email": address, "password": password})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def bearer(tokens: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+@pytest.fixture
+def mail_dir(config: Config) -> Path:
+    return config.app.var_dir / "mail"
