@@ -188,6 +188,7 @@ def registry() -> Registry:
 async def app(config: Config, registry: Registry) -> AsyncIterator[object]:
     application = create_app(config, registry=registry)
     async with LifespanManager(application) as manager:  # type: ignore[arg-type]
+        manager.app.fastapp_app = application  # type: ignore[attr-defined]  # for root_of()
         yield manager.app
 
 
@@ -223,6 +224,7 @@ async def csrf_token(client: httpx.AsyncClient, path: str = "/") -> str:
 
 def root_of(app: Any) -> Any:
     """The Starlette app inside the middleware stack."""
+    app = getattr(app, "fastapp_app", app)
     while not hasattr(app, "routes"):
         app = app.app
     return app

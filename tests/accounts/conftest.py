@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -52,17 +54,31 @@ def token_of(link: str) -> str:
     return link.split("token=", 1)[1]
 
 
+@contextmanager
+def as_script(client: httpx.AsyncClient) -> Iterator[httpx.AsyncClient]:
+    """The client without its browser cookies, as an API script would call (no CSRF token)."""
+    saved = httpx.Cookies(client.cookies)
+    client.cookies.clear()
+    try:
+        yield client
+    finally:
+        client.cookies.clear()
+        client.cookies.update(saved)
+
+
 async def register(client: httpx.AsyncClient, address: str, password: str = STRONG, name: str = "Ada") -> None:
-    response = await client.post(
-        "/api/v1/auth/register", json={"email": address, "password": password, "display_name": name}
-    )
+    with as_script(client):
+        response = await client.post(
+            "/api/v1/auth/register", json={"email": address, "password": password, "display_name": name}
+        )
     assert response.status_code == 202, response.text
 
 
 async def verified_user(client: httpx.AsyncClient, config: Config, address: str, password: str = STRONG) -> None:
     await register(client, address, password)
     token = token_of(last_link(config, address, "/verify-email"))
-    response = await client.post("/api/v1/auth/verify-email", json={"token": token})
+    with as_script(client):
+        response = await client.post("/api/v1/auth/verify-email", json={"token": token})
     assert response.status_code == 200, response.text
 
 

@@ -22,5 +22,11 @@ def register(registry: Registry) -> None:
     registry.api_routers.extend([api.router, api.me_router])
     registry.on_startup.append(sync_built_in_roles)
     registry.sign_in_path = pages.sign_in_page.to()
+    registry.account_links.update(
+        sign_in=pages.sign_in_page.to(),
+        sign_up=pages.sign_up_page.to(),
+        account=pages.security.to(),
+        sign_out=pages.sign_out.to(),
+    )
     for name, default in RATE_LIMITS.items():
         registry.add_rate_limit(name, default)

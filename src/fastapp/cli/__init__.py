@@ -48,6 +48,7 @@ def serve(host: str | None, port: int | None, workers: int | None, reload: bool)
     import uvicorn
 
     from fastapp.cli.database import upgrade_to_head
+    from fastapp.cli.users import count_users
 
     config = _config()
     overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
@@ -65,6 +66,9 @@ def serve(host: str | None, port: int | None, workers: int | None, reload: bool)
     click.echo(f"  Open {url}/ in your browser; the API is documented at {url}/api/docs")
     if config.is_sqlite:
         click.echo(f"  Embedded mode: data lives in {config.app.var_dir.resolve()} · stop with Ctrl+C")
+        if asyncio.run(count_users(config)) == 0:
+            click.echo("  No accounts yet. Create the first owner with:")
+            click.echo("    uv run fastapp users create-admin --email you@example.com")
     uvicorn.run(
         "fastapp.app:app_from_env" if (reload or http.workers > 1) else _single_app(config),
         factory=reload or http.workers > 1,

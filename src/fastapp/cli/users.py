@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import click
 
+from fastapp.config import Config
 from fastapp.platform.errors import DomainError
 
 T = TypeVar("T")
@@ -37,6 +38,21 @@ def _run(work: Callable[..., Awaitable[T]]) -> T:
         return asyncio.run(go())
     except DomainError as exc:
         raise click.ClickException(exc.detail) from exc
+
+
+async def count_users(config: Config) -> int:
+    """How many accounts the (migrated) database holds."""
+    from sqlalchemy import func, select
+
+    from fastapp.accounts.models import User
+    from fastapp.platform.db import Database
+
+    db = Database.from_url(config.database_url)
+    try:
+        async with db.transaction() as session:
+            return int(await session.scalar(select(func.count()).select_from(User)) or 0)
+    finally:
+        await db.dispose()
 
 
 @click.group()

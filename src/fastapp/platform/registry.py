@@ -30,6 +30,8 @@ class Registry:
 
     #: Where pages send a visitor who must sign in (set by the accounts domain).
     sign_in_path: str | None = None
+    #: URLs of the header's account menu: sign_in, sign_up, account, sign_out (set by accounts).
+    account_links: dict[str, str] = field(default_factory=dict)
     #: Named rate limiters and their default limits ("5 per minute; 20 per hour").
     rate_limits: dict[str, str] = field(default_factory=dict)
 

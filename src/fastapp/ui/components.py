@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fasthtml.common import FT, Div, Input, Label, P, Span
+from fasthtml.common import FT, A, Div, Form, Input, Label, P, Span
 from monsterui.daisy import AlertT
 from monsterui.franken import H1, Button, ButtonT, Card, TextPresets, UkIcon
 
@@ -109,3 +109,30 @@ def FormErrors(message: str | None) -> FT | None:
 
 def SubmitButton(label: str, *, destructive: bool = False) -> FT:
     return Button(label, cls=ButtonT.destructive if destructive else ButtonT.primary, type="submit")
+
+
+def AccountMenu(links: dict[str, str], *, signed_in: bool, csrf: str) -> FT | None:
+    """Sign in / sign up for visitors; the account page and sign-out for a signed-in user."""
+    if not links:
+        return None
+    if not signed_in:
+        return Div(
+            A("Sign in", href=links["sign_in"], cls="uk-btn uk-btn-ghost uk-btn-sm"),
+            A("Sign up", href=links["sign_up"], cls=("uk-btn uk-btn-sm", ButtonT.primary)),
+            cls="flex items-center gap-2",
+        )
+    return Div(
+        A(
+            UkIcon("user", height=16, width=16, aria_hidden="true"),
+            Span("Account"),
+            href=links["account"],
+            cls="uk-btn uk-btn-ghost uk-btn-sm gap-1",
+        ),
+        Form(
+            CsrfField(csrf),
+            Button("Sign out", cls=(ButtonT.ghost, ButtonT.sm), type="submit"),
+            method="post",
+            action=links["sign_out"],
+        ),
+        cls="flex items-center gap-2",
+    )

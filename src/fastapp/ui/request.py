@@ -8,8 +8,10 @@ from fasthtml.common import FT, to_xml
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from fastapp.platform.auth import principal_of
 from fastapp.platform.csrf import csrf_token
 from fastapp.platform.htmx import is_htmx
+from fastapp.ui.components import AccountMenu
 from fastapp.ui.layout import THEME_MODES, NavItem, Page, PageContext, ThemeMode
 
 THEME_COOKIE = "fastapp_theme"
@@ -26,11 +28,15 @@ def theme_of(request: Request) -> ThemeMode:
 def page_context(request: Request) -> PageContext:
     """The shell's view of ``request``; the pages app keeps product, assets and nav in its state."""
     app_state = request.app.state
+    token = csrf_token(request.scope)
+    principal = principal_of(request.scope)
+    account = AccountMenu(getattr(app_state, "account_links", {}), signed_in=principal is not None, csrf=token)
     return PageContext(
         product=app_state.product,
         assets=app_state.assets,
         nonce=request.state.csp_nonce,
-        csrf_token=csrf_token(request.scope),
+        csrf_token=token,
+        account=account,
         theme=theme_of(request),
         theme_url=app_state.theme_url,
         path=request.url.path,
