@@ -166,3 +166,27 @@ async def test_cookieless_api_requests_carry_no_credential_and_pass(client: http
     assert (await client.post("/")).status_code == 403  # pages are never exempt
     cross = await client.post("/api/v1/echo", json={"a": "b"}, headers={"Sec-Fetch-Site": "cross-site"})
     assert cross.status_code == 403
+
+
+def _multipart(fields: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    boundary = "fastappboundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()]
+    body = ("".join(parts) + f"--{boundary}--\r\n").encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+async def test_multipart_form_field_token_is_accepted(client: httpx.AsyncClient) -> None:
+    """FastHTML forms default to multipart/form-data: browsers send the token that way."""
+    token = await csrf_token(client)
+    body, headers = _multipart({"csrf_token": token, "mode": "dark"})
+    response = await client.post("/preferences/theme", content=body, headers=headers)
+    assert response.status_code == 303
+    assert response.cookies.get("fastapp_theme") == "dark"
+    body, headers = _multipart({"mode": "dark"})
+    assert (await client.post("/preferences/theme", content=body, headers=headers)).status_code == 403
+    broken = await client.post(
+        "/preferences/theme",
+        content=b"--x\r\nnot multipart",
+        headers={"Content-Type": "multipart/form-data; boundary=zzz"},
+    )
+    assert broken.status_code == 403

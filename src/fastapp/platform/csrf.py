@@ -19,11 +19,12 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 from itsdangerous import BadSignature, Signer
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapp.platform.errors import CsrfFailed
@@ -169,11 +170,10 @@ class CsrfMiddleware:
         if fresh:
             return receive, FAILURE_DETAIL
         token = header(scope, HEADER.encode())
-        if token is None and _is_urlencoded_form(scope):
+        kind = _form_kind(scope)
+        if token is None and kind is not None:
             body = await _read_body(receive)
-            fields = parse_qs(body.decode("latin-1"), max_num_fields=1000)
-            values = fields.get(FORM_FIELD)
-            token = values[0] if values else None
+            token = await _form_token(scope, body, kind)
             receive = _replay(body, receive)
         if token is None:
             return receive, "The security token is missing. " + FAILURE_DETAIL
@@ -187,9 +187,29 @@ def _own_origin(scope: Scope) -> str:
     return f"{scope.get('scheme', 'http')}://{host}"
 
 
-def _is_urlencoded_form(scope: Scope) -> bool:
+def _form_kind(scope: Scope) -> str | None:
     content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
-    return content_type == "application/x-www-form-urlencoded"
+    return content_type if content_type in {"application/x-www-form-urlencoded", "multipart/form-data"} else None
+
+
+async def _form_token(scope: Scope, body: bytes, kind: str) -> str | None:
+    """The ``csrf_token`` field of a form body (already held to the body size limit)."""
+    if kind == "application/x-www-form-urlencoded":
+        values = parse_qs(body.decode("latin-1"), max_num_fields=1000).get(FORM_FIELD)
+        return values[0] if values else None
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    try:
+        form = await MultiPartParser(Headers(scope=scope), stream(), max_files=100, max_fields=1000).parse()
+    except MultiPartException:
+        return None
+    try:
+        value = form.get(FORM_FIELD)
+        return value if isinstance(value, str) else None
+    finally:
+        await form.close()
 
 
 async def _read_body(receive: Receive) -> bytes:
