@@ -58,10 +58,11 @@ def server(command: list[str], env: dict[str, str], health: str) -> Iterator[Non
         process.wait(timeout=20)
 
 
-def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
-    subprocess.run(["wrk", "-t1", "-c8", "-d2s", url], check=True, capture_output=True)  # warm up
+def wrk(url: str, seconds: int, connections: int, *, header: str | None = None) -> dict[str, float]:
+    extra = ["-H", header] if header else []
+    subprocess.run(["wrk", "-t1", "-c8", "-d2s", *extra, url], check=True, capture_output=True)  # warm up
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url],
         check=True,
         capture_output=True,
         text=True,

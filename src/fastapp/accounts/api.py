@@ -92,6 +92,7 @@ async def _token_input(request: Request) -> TokenIn:
 async def token(request: Request, ctx: ContextDep, runtime: RuntimeDep) -> TokenOut:
     """Exchange email and password for an access token (15 minutes) and a refresh token."""
     data = await _token_input(request)
+    await runtime.backends.limits["token.ip"].hit(ctx.ip or "unknown")
     service = wiring.accounts(runtime, ctx)
     try:
         user = await service.authenticate(email=data.email, password=data.password)
@@ -108,6 +109,7 @@ async def token(request: Request, ctx: ContextDep, runtime: RuntimeDep) -> Token
 @router.post("/auth/refresh", response_model=TokenOut)
 async def refresh(request: Request, body: RefreshIn, ctx: ContextDep, runtime: RuntimeDep) -> TokenOut | Response:
     """Spend a refresh token for a new pair. Reusing a spent one ends its whole session."""
+    await runtime.backends.limits["token.ip"].hit(ctx.ip or "unknown")
     pair = await wiring.sessions(runtime, ctx).refresh(body.refresh_token)
     if pair is None:  # answered, not raised: the revocation must commit
         return problem(
@@ -128,15 +130,14 @@ async def revoke(body: RefreshIn, ctx: ContextDep, runtime: RuntimeDep) -> Respo
 
 
 @me_router.get("", response_model=MeOut)
-async def me(principal: PrincipalDep, ctx: ContextDep, runtime: RuntimeDep) -> MeOut:
-    user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
+async def me(principal: PrincipalDep) -> MeOut:
+    """Who the token belongs to. Answered from the session cache: no database round trip."""
     return MeOut(
-        id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        email_verified=user.email_verified_at is not None,
+        id=principal.user_id,
+        email=principal.email,
+        display_name=principal.display_name,
+        email_verified=principal.verified,
         permissions=sorted(principal.permissions),
-        created_at=user.created_at,
     )
 
 

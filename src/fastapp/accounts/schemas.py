@@ -65,7 +65,6 @@ class MeOut(BaseModel):
     display_name: str
     email_verified: bool
     permissions: list[str]
-    created_at: datetime
 
 
 class SessionOut(BaseModel):

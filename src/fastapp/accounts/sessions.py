@@ -103,13 +103,9 @@ class SessionService:
     async def principal(self, session_id: uuid.UUID) -> Principal | None:
         """The principal of a live session (cached), or None when ended, expired or idle."""
         now = self.ctx.clock.now()
-        cached = await self.cache.get(principal_key(session_id))
-        if cached is not None:
-            data = json.loads(cached)
-            if data is None:
-                return None
-            if datetime.fromisoformat(data["expires"]) > now:
-                return _principal_from(data)
+        found = await cached_principal(self.cache, session_id, now)
+        if found is not MISSING:
+            return found  # type: ignore[return-value]
         session = await self.ctx.session.get(AuthSession, session_id)
         if session is None or not await self._alive(session, now):
             await self.cache.set(principal_key(session_id), b"null", ttl=PRINCIPAL_TTL_S)
@@ -119,6 +115,8 @@ class SessionService:
         permissions = await permissions_of(self.ctx, session.user_id) if verified else frozenset()
         data = {
             "verified": verified,
+            "email": user.email if user else "",
+            "name": user.display_name if user else "",
             "user": str(session.user_id),
             "session": str(session.id),
             "permissions": sorted(permissions),
@@ -268,6 +266,22 @@ class SessionService:
                 await self._revoke([session])
 
 
+MISSING = object()
+
+
+async def cached_principal(cache: Cache, session_id: uuid.UUID, now: datetime) -> Principal | object | None:
+    """The cached principal of a session, None when it is cached as ended, or ``MISSING``."""
+    cached = await cache.get(principal_key(session_id))
+    if cached is None:
+        return MISSING
+    data = json.loads(cached)
+    if data is None:
+        return None
+    if datetime.fromisoformat(data["expires"]) <= now:
+        return MISSING
+    return _principal_from(data)
+
+
 def _principal_from(data: dict[str, Any]) -> Principal:
     return Principal(
         user_id=uuid.UUID(str(data["user"])),
@@ -277,4 +291,6 @@ def _principal_from(data: dict[str, Any]) -> Principal:
         via="cookie" if data["via"] == "browser" else "bearer",
         csrf_generation=int(data["csrf"]),
         verified=bool(data["verified"]),
+        email=str(data["email"]),
+        display_name=str(data["name"]),
     )

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.types import Scope
 
 from fastapp.accounts.services import AccountService, MailSender
-from fastapp.accounts.sessions import SessionService
+from fastapp.accounts.sessions import MISSING, SessionService, cached_principal
 from fastapp.accounts.tokens import AccessTokens, EmailLinks
 from fastapp.config import AuthSettings
 from fastapp.platform.auth import Authenticate
@@ -88,18 +88,23 @@ def authenticator(runtime: Runtime) -> Authenticate:
         token = bearer if bearer is not None else cookie(scope, k.cookie_name)
         if token is None:
             return None
-        request_id = str(state(scope).get("request_id", ""))
-        async with open_context(runtime, request_id=request_id, ip=None) as ctx:
-            service = sessions(runtime, ctx)
-            if bearer is None:
-                return await service.resolve_cookie(token)
-            claims = k.access_tokens.read(token, now=ctx.clock.now())
+        backends = runtime.backends
+        principal: Principal | None
+        if bearer is not None:
+            claims = k.access_tokens.read(token, now=backends.clock.now())
             if claims is None:
                 return None
-            principal = await service.principal(claims.session_id)
-        if principal is None or principal.user_id != claims.user_id:
-            return None
-        return replace(principal, via="bearer", authenticated_at=claims.auth_time)
+            found = await cached_principal(backends.cache, claims.session_id, backends.clock.now())
+            if found is MISSING:  # only now a database look-up
+                async with open_context(runtime, request_id=str(state(scope).get("request_id", "")), ip=None) as ctx:
+                    found = await sessions(runtime, ctx).principal(claims.session_id)
+            principal = found if isinstance(found, Principal) else None
+            if principal is None or principal.user_id != claims.user_id:
+                return None
+            return replace(principal, via="bearer", authenticated_at=claims.auth_time)
+        async with open_context(runtime, request_id=str(state(scope).get("request_id", "")), ip=None) as ctx:
+            principal = await sessions(runtime, ctx).resolve_cookie(token)
+        return principal
 
     return authenticate
 

@@ -67,6 +67,8 @@ class Principal:
     via: str  # "cookie" or "bearer"
     #: False until the user has confirmed their email address: they may only finish that.
     verified: bool = True
+    email: str = ""
+    display_name: str = ""
     #: Part of the CSRF secret: bumped to rotate the token on privilege or password change.
     csrf_generation: int = 0
 
@@ -113,7 +115,9 @@ async def open_context(
     are logged, not raised, because the change they follow is already durable.
     """
     backends = runtime.backends
-    async with backends.db.transaction() as session:
+    # The transaction begins with the first statement, so a request that never touches the
+    # database (a cached principal, a health check) costs no connection and no commit.
+    async with backends.db.sessions() as session:
         ctx = Context(
             session=session,
             clock=backends.clock,
@@ -122,7 +126,14 @@ async def open_context(
             user_agent=user_agent,
             principal=principal,
         )
-        yield ctx
+        try:
+            yield ctx
+        except BaseException:
+            if session.in_transaction():
+                await session.rollback()
+            raise
+        if session.in_transaction():
+            await session.commit()
     for action in ctx.after_commit:
         try:
             await action()
