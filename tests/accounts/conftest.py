@@ -83,7 +83,8 @@ async def verified_user(client: httpx.AsyncClient, config: Config, address: str,
 
 
 async def api_tokens(client: httpx.AsyncClient, address: str, password: str = STRONG) -> dict[str, str]:
-    response = await client.post("/api/v1/auth/token", json={"email": address, "password": password})
+    with as_script(client):
+        response = await client.post("/api/v1/auth/token", json={"email": address, "password": password})
     assert response.status_code == 200, response.text
     return dict(response.json())
 

@@ -14,6 +14,7 @@ RATE_LIMITS = {
     "mail.address": "3 per 10 minutes; 10 per day",
     "mail.ip": "10 per 10 minutes",
     "token.ip": "30 per minute",
+    "mfa.account": "5 per minute; 30 per hour",
 }
 
 

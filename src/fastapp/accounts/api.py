@@ -100,6 +100,14 @@ async def token(request: Request, ctx: ContextDep, runtime: RuntimeDep) -> Token
         raise Unauthenticated(exc.detail) from exc
     if user.email_verified_at is None:
         raise PermissionDenied("Verify your email address first: open the link we mailed you.")
+    mfa = wiring.two_factor(runtime, ctx)
+    if mfa.is_on(user):
+        if not data.otp:
+            raise Unauthenticated("Two-factor sign-in is on: send the code from your app as otp.", otp_required=True)
+        try:
+            await mfa.verify(user, data.otp)
+        except Invalid as exc:
+            raise Unauthenticated(exc.detail, otp_required=True) from exc
     sessions = wiring.sessions(runtime, ctx)
     session, _ = await service.start_session(user, sessions, kind="api")
     pair = await sessions.issue_tokens(session)

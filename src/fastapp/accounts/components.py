@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fasthtml.common import FT, A, Div, Form, Input, Label, Li, P, Span, Ul
+from fasthtml.common import FT, A, Code, Div, Form, Input, Label, Li, NotStr, P, Pre, Span, Ul
 from monsterui.franken import H2, Card, TextPresets
 
 from fastapp.accounts.models import AuthSession
@@ -185,10 +185,16 @@ def SessionsCard(rows: list[FT], end_others_url: str, csrf: str) -> FT:
     )
 
 
-def SecurityPage(name: str, sessions: FT, password_form: FT, sign_out: FT) -> FT:
+def SecurityPage(name: str, sessions: FT, two_factor: FT, password_form: FT, sign_out: FT) -> FT:
     return Div(
         PageHeading("Account security", f"Signed in as {name}."),
-        Div(sessions, Card(password_form, header=H2("Change password", cls="text-lg")), sign_out, cls="grid gap-6"),
+        Div(
+            sessions,
+            two_factor,
+            Card(password_form, header=H2("Change password", cls="text-lg")),
+            sign_out,
+            cls="grid gap-6",
+        ),
         cls="space-y-6",
     )
 
@@ -199,3 +205,107 @@ def SignOutForm(action: str, csrf: str) -> FT:
 
 def Link(text: str, href: str) -> FT:
     return A(text, href=href, cls="underline")
+
+
+def SecondFactorForm(action: str, csrf: str, pending: str, *, error: str | None = None) -> FT:
+    return Form(
+        FormErrors(error),
+        CsrfField(csrf),
+        Input(type="hidden", name="pending", value=pending),
+        FormField(
+            "Code",
+            "code",
+            value="",
+            autocomplete="one-time-code",
+            help="The 6-digit code from your authenticator app, or one of your recovery codes.",
+        ),
+        SubmitButton("Continue"),
+        method="post",
+        action=action,
+        cls="space-y-4",
+        novalidate=True,
+    )
+
+
+def PasswordConfirmForm(action: str, csrf: str, next_url: str, *, error: str | None = None) -> FT:
+    return Form(
+        CsrfField(csrf),
+        Input(type="hidden", name="next", value=next_url),
+        FormField("Password", "password", type="password", error=error, autocomplete="current-password"),
+        SubmitButton("Confirm"),
+        method="post",
+        action=action,
+        cls="space-y-4",
+        novalidate=True,
+    )
+
+
+def EnrolCard(qr_svg: str, secret: str, confirm_action: str, csrf: str, *, error: str | None = None) -> FT:
+    return Card(
+        P("1. Scan this code with an authenticator app (or enter the key by hand)."),
+        Div(NotStr(qr_svg), cls="w-56 max-w-full bg-white p-2 rounded"),
+        P("Key: ", Code(secret, cls="break-all"), cls=TextPresets.muted_sm),
+        P("2. Enter the 6-digit code the app shows."),
+        Form(
+            CsrfField(csrf),
+            FormField("Code from the app", "code", autocomplete="one-time-code", error=error),
+            SubmitButton("Turn on two-factor sign-in"),
+            method="post",
+            action=confirm_action,
+            cls="space-y-4",
+            novalidate=True,
+        ),
+        header=H2("Set up two-factor sign-in", cls="text-lg"),
+        cls="space-y-4",
+    )
+
+
+def RecoveryCodesCard(codes: list[str]) -> FT:
+    return Card(
+        P(
+            "Keep these recovery codes somewhere safe. Each works once, if you lose your phone. "
+            "They are shown only now."
+        ),
+        Pre("\n".join(codes), cls="p-3 rounded bg-muted text-base", aria_label="Recovery codes"),
+        A("Done", href="/account/security", cls=("uk-btn", "uk-btn-primary")),
+        header=H2("Two-factor sign-in is on", cls="text-lg"),
+        cls="space-y-4",
+    )
+
+
+def TwoFactorCard(
+    *, on: bool, remaining: int, begin_action: str, disable_action: str, csrf: str, errors: dict[str, str]
+) -> FT:
+    if not on:
+        body = (
+            P("Protect your account with a code from an authenticator app in addition to your password."),
+            Form(CsrfField(csrf), SubmitButton("Set up two-factor sign-in"), method="post", action=begin_action),
+        )
+    else:
+        body = (
+            P(f"Two-factor sign-in is on. {remaining} recovery codes left."),
+            Form(
+                CsrfField(csrf),
+                FormField(
+                    "Password",
+                    "password",
+                    type="password",
+                    autocomplete="current-password",
+                    error=errors.get("password"),
+                    field_id="mfa-password",
+                ),
+                FormField(
+                    "Code from the app",
+                    "code",
+                    autocomplete="one-time-code",
+                    error=errors.get("code"),
+                    field_id="mfa-code",
+                ),
+                SubmitButton("Turn off two-factor sign-in", destructive=True),
+                method="post",
+                action=disable_action,
+                cls="space-y-4",
+                novalidate=True,
+            ),
+        )
+    return Card(*body, header=H2("Two-factor sign-in", cls="text-lg"), cls="space-y-4")

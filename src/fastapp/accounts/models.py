@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from fastapp.platform.crypto import EncryptedString
 from fastapp.platform.db import Base
 from fastapp.platform.types import CreatedAt, UTCDateTime, UUIDPk
 
@@ -34,6 +35,12 @@ class User(Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[CreatedAt]
+    #: TOTP secret once two-factor sign-in is on (encrypted); ``totp_pending`` while being set up.
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedString("users.totp_secret"), nullable=True)
+    totp_pending: Mapped[str | None] = mapped_column(EncryptedString("users.totp_pending"), nullable=True)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The last time step whose code was accepted: a code works once (no replay).
+    totp_last_step: Mapped[int | None] = mapped_column(nullable=True)
 
     roles: Mapped[list[Role]] = relationship(secondary="user_roles", lazy="selectin", viewonly=True)
 
@@ -108,4 +115,16 @@ class RefreshToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[CreatedAt]
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RecoveryCode(Base):
+    """A single-use code for signing in without the authenticator; only its hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[UUIDPk]
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[CreatedAt]
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -9,18 +9,19 @@ from __future__ import annotations
 import uuid
 from urllib.parse import quote
 
-from fasthtml.common import FT, APIRouter, Redirect
+from fasthtml.common import FT, APIRouter, Input, Redirect
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fastapp.accounts import components as c
 from fastapp.accounts import wiring
 from fastapp.accounts.models import AuthSession
+from fastapp.accounts.policy import require_recent_authentication
 from fastapp.accounts.services import SIGN_IN_FAILED
 from fastapp.platform.auth import principal_of
 from fastapp.platform.context import Principal, Runtime, open_context
 from fastapp.platform.csrf import csrf_token
-from fastapp.platform.errors import Invalid, Unauthenticated
+from fastapp.platform.errors import Invalid, ReauthenticationRequired, Unauthenticated
 from fastapp.ui.request import render, render_response
 
 rt = APIRouter()
@@ -189,16 +190,61 @@ async def sign_in(request: Request, email: str = "", password: str = "", remembe
         async with _context(request) as ctx:
             service = wiring.accounts(runtime, ctx)
             user = await service.authenticate(email=email, password=password)
+            if wiring.two_factor(runtime, ctx).is_on(user):
+                pending = service.second_step_token(user)
+                return _second_step_form(request, pending, remember=remember, next_url=_safe_next(next))
             _, token = await service.start_session(
                 user, wiring.sessions(runtime, ctx), kind="browser", remember=remember == "1"
             )
             verified = user.email_verified_at is not None
     except Invalid:
         return _sign_in_form(request, email=email, error=SIGN_IN_FAILED, next_url=_safe_next(next))
-    target = _safe_next(next) if verified else verify_pending.to()
-    response = Redirect(target).__response__(request)
-    _set_session_cookie(response, runtime, token, remember=remember == "1")
+    return _signed_in_response(
+        request, runtime, token, remember=remember == "1", target=_safe_next(next) if verified else verify_pending.to()
+    )
+
+
+def _signed_in_response(request: Request, runtime: Runtime, token: str, *, remember: bool, target: str) -> Response:
+    response: Response = Redirect(target).__response__(request)
+    _set_session_cookie(response, runtime, token, remember=remember)
     return response
+
+
+def _second_step_form(
+    request: Request, pending: str, *, remember: str, next_url: str, error: str | None = None
+) -> HTMLResponse:
+    form = c.SecondFactorForm(second_factor.to(), _csrf(request), pending, error=error)
+    form.children = (
+        *form.children,
+        Input(type="hidden", name="remember", value=remember),
+        Input(type="hidden", name="next", value=next_url),
+    )
+    return render_response(
+        request,
+        "Two-factor sign-in",
+        c.AuthCard("Two-factor sign-in", "Enter the code from your authenticator app.", form),
+        status=422 if error else 200,
+    )
+
+
+@rt("/sign-in/second-factor", methods=["post"])
+async def second_factor(
+    request: Request, pending: str = "", code: str = "", remember: str = "", next: str = ""
+) -> object:
+    runtime = _runtime(request)
+    try:
+        async with _context(request) as ctx:
+            service = wiring.accounts(runtime, ctx)
+            user = await service.user_from_second_step(pending)
+            await wiring.two_factor(runtime, ctx).verify(user, code)
+            _, token = await service.start_session(
+                user, wiring.sessions(runtime, ctx), kind="browser", remember=remember == "1"
+            )
+    except Invalid as exc:
+        return _second_step_form(
+            request, pending, remember=remember, next_url=_safe_next(next), error=exc.fields.get("code", exc.detail)
+        )
+    return _signed_in_response(request, runtime, token, remember=remember == "1", target=_safe_next(next))
 
 
 @rt("/sign-out", methods=["post"])
@@ -282,6 +328,15 @@ async def _security_page(
     async with _context(request) as ctx:
         user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
         sessions: list[AuthSession] = await wiring.sessions(runtime, ctx).active(principal.user_id)
+        mfa = wiring.two_factor(runtime, ctx)
+        two_factor = c.TwoFactorCard(
+            on=mfa.is_on(user),
+            remaining=await mfa.remaining_recovery_codes(user),
+            begin_action=begin_two_factor.to(),
+            disable_action=disable_two_factor.to(),
+            csrf=csrf,
+            errors=errors,
+        )
     rows = [
         c.SessionRow(s, current=s.id == principal.session_id, end_url=end_session.to(session_id=str(s.id)), csrf=csrf)
         for s in sessions
@@ -292,6 +347,7 @@ async def _security_page(
         c.SecurityPage(
             user.display_name,
             c.SessionsCard(rows, end_other_sessions.to(), csrf),
+            two_factor,
             c.ChangePasswordForm(change_password.to(), csrf, errors),
             c.SignOutForm(sign_out.to(), csrf),
         ),
@@ -352,3 +408,110 @@ def _uuid(value: str) -> uuid.UUID:
 
 def sign_in_url(next_path: str) -> str:
     return f"{sign_in_page.to()}?next={quote(next_path)}"
+
+
+# -- re-authentication and two-factor set-up ------------------------------------------------
+
+
+def _require_recent(request: Request, principal: Principal) -> None:
+    settings = wiring.kit(_runtime(request)).settings
+    require_recent_authentication(principal, now=_runtime(request).backends.clock.now(), minutes=settings.sudo_minutes)
+
+
+@rt("/account/confirm-password", methods=["get"])
+async def confirm_password_page(request: Request, next: str = "") -> HTMLResponse:
+    _signed_in(request)
+    form = c.PasswordConfirmForm(confirm_password.to(), _csrf(request), _safe_next(next))
+    return render_response(
+        request,
+        "Confirm your password",
+        c.AuthCard("Confirm your password", "For your security, confirm your password to continue.", form),
+    )
+
+
+@rt("/account/confirm-password", methods=["post"])
+async def confirm_password(request: Request, password: str = "", next: str = "") -> object:
+    principal = _signed_in(request)
+    runtime = _runtime(request)
+    try:
+        async with _context(request) as ctx:
+            service = wiring.accounts(runtime, ctx)
+            user = await service.get_user(principal.user_id)
+            await service.authenticate(email=user.email, password=password)
+            await wiring.sessions(runtime, ctx).reauthenticated(principal.session_id)
+    except Invalid:
+        form = c.PasswordConfirmForm(
+            confirm_password.to(), _csrf(request), _safe_next(next), error="The password is not correct."
+        )
+        return render_response(
+            request,
+            "Confirm your password",
+            c.AuthCard("Confirm your password", "For your security, confirm your password to continue.", form),
+            status=422,
+        )
+    return Redirect(_safe_next(next))
+
+
+@rt("/account/two-factor/begin", methods=["post"])
+async def begin_two_factor(request: Request) -> object:
+    principal = _signed_in(request)
+    try:
+        _require_recent(request, principal)
+    except ReauthenticationRequired:
+        return Redirect(f"{confirm_password_page.to()}?next={quote(security.to())}")
+    runtime = _runtime(request)
+    async with _context(request) as ctx:
+        mfa = wiring.two_factor(runtime, ctx)
+        enrolment = await mfa.begin(await wiring.accounts(runtime, ctx).get_user(principal.user_id))
+    card = c.EnrolCard(enrolment.qr_svg, enrolment.secret, confirm_two_factor.to(), _csrf(request))
+    return render_response(
+        request,
+        "Set up two-factor sign-in",
+        c.AuthCard("Two-factor sign-in", "Use an app such as Aegis, Google Authenticator or 1Password.", card),
+    )
+
+
+@rt("/account/two-factor/confirm", methods=["post"])
+async def confirm_two_factor(request: Request, code: str = "") -> object:
+    principal = _signed_in(request)
+    runtime = _runtime(request)
+    try:
+        async with _context(request) as ctx:
+            user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
+            codes = await wiring.two_factor(runtime, ctx).confirm(user, code)
+    except Invalid as exc:
+        async with _context(request) as ctx:
+            mfa = wiring.two_factor(runtime, ctx)
+            user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
+            if user.totp_pending is None:
+                return Redirect(security.to())
+            enrolment = mfa.enrolment(user, user.totp_pending)
+        card = c.EnrolCard(
+            enrolment.qr_svg,
+            enrolment.secret,
+            confirm_two_factor.to(),
+            _csrf(request),
+            error=exc.fields.get("code", exc.detail),
+        )
+        return render_response(
+            request,
+            "Set up two-factor sign-in",
+            c.AuthCard("Two-factor sign-in", "Use an app such as Aegis, Google Authenticator or 1Password.", card),
+            status=422,
+        )
+    return render_response(
+        request, "Recovery codes", c.AuthCard("Recovery codes", "Two-factor sign-in is on.", c.RecoveryCodesCard(codes))
+    )
+
+
+@rt("/account/two-factor/disable", methods=["post"])
+async def disable_two_factor(request: Request, password: str = "", code: str = "") -> object:
+    principal = _signed_in(request)
+    runtime = _runtime(request)
+    try:
+        async with _context(request) as ctx:
+            user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
+            await wiring.two_factor(runtime, ctx).disable(user, password=password, code=code)
+    except Invalid as exc:
+        return await _security_page(request, principal, exc.fields or {"code": exc.detail}, status=422)
+    return Redirect(security.to())

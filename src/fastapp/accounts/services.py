@@ -30,6 +30,8 @@ from fastapp.platform.ratelimit import RateLimits
 
 log = structlog.get_logger("fastapp.accounts")
 VERIFY = "verify-email"
+SECOND_STEP = "sign-in-second-factor"
+SECOND_STEP_MINUTES = 5
 RESET = "reset-password"
 SIGN_IN_FAILED = "The email or password is not correct."
 
@@ -99,7 +101,7 @@ class AccountService:
         existing = await self.find_by_email(email)
         if existing is not None:
             passwords.verify_dummy(password)  # the same work as hashing a new password
-            self._mail(
+            self.mail_after_commit(
                 existing.email,
                 "account_exists",
                 name=existing.display_name,
@@ -130,7 +132,7 @@ class AccountService:
     def _send_verification(self, user: User, email: str | None = None) -> None:
         address = email or user.email
         token = self.links.make(VERIFY, user.id, self._fingerprint(user) + ":" + email_key(address))
-        self._mail(
+        self.mail_after_commit(
             address,
             "verify_email",
             name=user.display_name,
@@ -162,7 +164,7 @@ class AccountService:
                 raise Conflict("That address now belongs to another account.")
             old = user.email
             user.email, user.email_key = address, address
-            self._mail(
+            self.mail_after_commit(
                 old,
                 "email_changed",
                 name=user.display_name,
@@ -229,6 +231,18 @@ class AccountService:
                     action_url=f"{self.site_url}/password/forgot",
                 )
 
+    def second_step_token(self, user: User) -> str:
+        """A signed, 5-minute proof that the password step passed, for the second-factor form."""
+        return self.links.make(SECOND_STEP, user.id, self._fingerprint(user))
+
+    async def user_from_second_step(self, token: str) -> User:
+        """The user a second-step token was issued for; ``Invalid`` when expired or stale."""
+        user_id, fingerprint = self.links.read(token, SECOND_STEP, max_age=timedelta(minutes=SECOND_STEP_MINUTES))
+        user = await self.ctx.session.get(User, user_id)
+        if user is None or fingerprint != self._fingerprint(user):
+            raise Invalid("This sign-in has expired. Start again.")
+        return user
+
     async def start_session(
         self, user: User, sessions: SessionStarter, *, kind: str, remember: bool = False
     ) -> tuple[AuthSession, str]:
@@ -237,7 +251,7 @@ class AccountService:
         unfamiliar = await sessions.is_unfamiliar_device(user)
         session, token = await sessions.start(user, kind=kind, remember=remember)
         if unfamiliar:
-            self._mail(
+            self.mail_after_commit(
                 user.email,
                 "new_sign_in",
                 name=user.display_name,
@@ -257,7 +271,7 @@ class AccountService:
         if user is None or user.status == UserStatus.erased.value:
             return
         token = self.links.make(RESET, user.id, self._fingerprint(user))
-        self._mail(
+        self.mail_after_commit(
             user.email,
             "reset_password",
             name=user.display_name,
@@ -290,7 +304,7 @@ class AccountService:
         passwords.check_policy(password, user_inputs=[user.email, user.display_name], field=field)
         user.password_hash = passwords.hash_password(password)
         user.password_changed_at = self.ctx.clock.now()
-        self._mail(
+        self.mail_after_commit(
             user.email,
             "password_changed",
             name=user.display_name,
@@ -373,7 +387,7 @@ class AccountService:
         except Exception:
             log.exception("mail not sent", template=template)
 
-    def _mail(self, to: str, template: str, **context: Any) -> None:
+    def mail_after_commit(self, to: str, template: str, **context: Any) -> None:
         async def send() -> None:
             await self.mail(to, template, **context)
 

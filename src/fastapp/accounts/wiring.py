@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.types import Scope
 
+from fastapp.accounts.mfa import TwoFactorService
 from fastapp.accounts.services import AccountService, MailSender
 from fastapp.accounts.sessions import MISSING, SessionService, cached_principal
 from fastapp.accounts.tokens import AccessTokens, EmailLinks
@@ -69,6 +70,10 @@ def accounts(runtime: Runtime, ctx: Context) -> AccountService:
         limits=runtime.backends.limits,
         cache=runtime.backends.cache,
     )
+
+
+def two_factor(runtime: Runtime, ctx: Context) -> TwoFactorService:
+    return TwoFactorService(accounts=accounts(runtime, ctx), issuer=runtime.config.app.name)
 
 
 def sessions(runtime: Runtime, ctx: Context) -> SessionService:
