@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Request, Response, status
 
 from fastapp.accounts import wiring
+from fastapp.accounts.models import PersonalAccessToken
 from fastapp.accounts.policy import require_recent_authentication
 from fastapp.accounts.schemas import (
     AcceptedOut,
@@ -15,9 +16,12 @@ from fastapp.accounts.schemas import (
     PasswordChangeIn,
     PasswordResetConfirmIn,
     PasswordResetIn,
+    PersonalTokenCreatedOut,
+    PersonalTokenOut,
     RefreshIn,
     RegisterIn,
     SessionOut,
+    TokenCreateIn,
     TokenIn,
     TokenOut,
     VerifyEmailIn,
@@ -193,3 +197,37 @@ async def change_email(
     service = wiring.accounts(runtime, ctx)
     await service.request_email_change(await service.get_user(principal.user_id), body.email)
     return AcceptedOut(detail="A confirmation link is on its way to the new address.")
+
+
+def _token_out(row: PersonalAccessToken) -> PersonalTokenOut:
+    return PersonalTokenOut(
+        id=row.id,
+        name=row.name,
+        scopes=row.scopes.split(),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+@me_router.get("/tokens", response_model=list[PersonalTokenOut])
+async def my_tokens(principal: VerifiedPrincipalDep, ctx: ContextDep, runtime: RuntimeDep) -> list[PersonalTokenOut]:
+    return [_token_out(row) for row in await wiring.personal_tokens(runtime, ctx).active(principal.user_id)]
+
+
+@me_router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=PersonalTokenCreatedOut)
+async def create_token(
+    body: TokenCreateIn, principal: VerifiedPrincipalDep, ctx: ContextDep, runtime: RuntimeDep
+) -> PersonalTokenCreatedOut:
+    """A personal access token for scripts (needs a sign-in within the last minutes)."""
+    require_recent_authentication(principal, now=ctx.clock.now(), minutes=wiring.kit(runtime).settings.sudo_minutes)
+    row, secret = await wiring.personal_tokens(runtime, ctx).create(
+        principal, name=body.name, scopes=body.scopes, expires_in_days=body.expires_in_days
+    )
+    return PersonalTokenCreatedOut(**_token_out(row).model_dump(), token=secret)
+
+
+@me_router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_token(token_id: uuid.UUID, principal: PrincipalDep, ctx: ContextDep, runtime: RuntimeDep) -> Response:
+    await wiring.personal_tokens(runtime, ctx).revoke(principal.user_id, token_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

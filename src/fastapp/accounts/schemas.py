@@ -75,3 +75,22 @@ class SessionOut(BaseModel):
     created_at: datetime
     last_seen_at: datetime
     current: bool
+
+
+class TokenCreateIn(BaseModel):
+    name: str = Field(max_length=100)
+    scopes: list[str] = Field(default_factory=list, max_length=50)
+    expires_in_days: int | None = Field(default=90, ge=1, le=366)
+
+
+class PersonalTokenOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+class PersonalTokenCreatedOut(PersonalTokenOut):
+    token: str = Field(description="The secret: shown only in this response.")

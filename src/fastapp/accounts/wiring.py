@@ -13,6 +13,7 @@ from typing import Any
 from starlette.types import Scope
 
 from fastapp.accounts.mfa import TwoFactorService
+from fastapp.accounts.pats import PersonalTokenService, is_personal_token
 from fastapp.accounts.services import AccountService, MailSender
 from fastapp.accounts.sessions import MISSING, SessionService, cached_principal
 from fastapp.accounts.tokens import AccessTokens, EmailLinks
@@ -76,6 +77,10 @@ def two_factor(runtime: Runtime, ctx: Context) -> TwoFactorService:
     return TwoFactorService(accounts=accounts(runtime, ctx), issuer=runtime.config.app.name)
 
 
+def personal_tokens(runtime: Runtime, ctx: Context) -> PersonalTokenService:
+    return PersonalTokenService(ctx=ctx, cache=runtime.backends.cache)
+
+
 def sessions(runtime: Runtime, ctx: Context) -> SessionService:
     k = kit(runtime)
     return SessionService(ctx=ctx, settings=k.settings, cache=runtime.backends.cache, access_tokens=k.access_tokens)
@@ -95,6 +100,10 @@ def authenticator(runtime: Runtime) -> Authenticate:
             return None
         backends = runtime.backends
         principal: Principal | None
+        request_id = str(state(scope).get("request_id", ""))
+        if bearer is not None and is_personal_token(bearer):
+            async with open_context(runtime, request_id=request_id, ip=None) as ctx:
+                return await personal_tokens(runtime, ctx).authenticate(bearer)
         if bearer is not None:
             claims = k.access_tokens.read(token, now=backends.clock.now())
             if claims is None:
