@@ -9,6 +9,7 @@ engine and the cache.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -61,6 +62,8 @@ from fastapp.web.errors import page_error_responder
 DOMAINS = ("fastapp.home", "fastapp.accounts")
 STATIC_DIR = Path(__file__).parent / "static"
 LIMITS = "platform.rate-limits"
+TASKS = "platform.background-tasks"
+STOP_TIMEOUT_S = 2.0
 log = structlog.get_logger("fastapp.app")
 
 
@@ -116,12 +119,22 @@ async def start(runtime: Runtime) -> None:
         for hook in runtime.registry.on_startup:
             async with db.transaction() as session:
                 await hook(session)
+        runtime.services[TASKS] = [asyncio.create_task(task(runtime)) for task in runtime.registry.background]
     except BaseException:
         await stop(runtime)
         raise
 
 
 async def stop(runtime: Runtime) -> None:
+    tasks: list[asyncio.Task[None]] = runtime.services.pop(TASKS, [])
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        # A task that does not finish cancelling (a stuck network read) must not hold up shutdown.
+        _done, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+        for task in stuck:
+            log.warning("background task did not stop", task=task.get_name())
+
     backends = runtime.backends
     runtime.backends = None
     set_active_keyring(None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapp.accounts import api, pages
 from fastapp.accounts.services import sync_built_in_roles
+from fastapp.accounts.wiring import listen_for_invalidations
 from fastapp.platform.registry import Registry
 
 RATE_LIMITS = {
@@ -20,8 +21,9 @@ RATE_LIMITS = {
 
 def register(registry: Registry) -> None:
     registry.page_routers.append(pages.rt)
-    registry.api_routers.extend([api.router, api.me_router])
+    registry.api_routers.extend([api.router, api.me_router, api.roles_router])
     registry.on_startup.append(sync_built_in_roles)
+    registry.background.append(listen_for_invalidations)
     registry.sign_in_path = pages.sign_in_page.to()
     registry.account_links.update(
         sign_in=pages.sign_in_page.to(),

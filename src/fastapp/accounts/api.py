@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from fastapp.accounts import wiring
 from fastapp.accounts.models import PersonalAccessToken
-from fastapp.accounts.policy import require_recent_authentication
+from fastapp.accounts.policy import require, require_recent_authentication
 from fastapp.accounts.schemas import (
     AcceptedOut,
     EmailChangeIn,
@@ -20,12 +20,16 @@ from fastapp.accounts.schemas import (
     PersonalTokenOut,
     RefreshIn,
     RegisterIn,
+    RoleAssignmentIn,
+    RoleIn,
+    RoleOut,
     SessionOut,
     TokenCreateIn,
     TokenIn,
     TokenOut,
     VerifyEmailIn,
 )
+from fastapp.accounts.services import role_permissions_of
 from fastapp.api.deps import ContextDep, PrincipalDep, RuntimeDep, VerifiedPrincipalDep
 from fastapp.api.errors import problem
 from fastapp.platform.errors import Invalid, PermissionDenied, Unauthenticated
@@ -231,3 +235,42 @@ async def create_token(
 async def revoke_token(token_id: uuid.UUID, principal: PrincipalDep, ctx: ContextDep, runtime: RuntimeDep) -> Response:
     await wiring.personal_tokens(runtime, ctx).revoke(principal.user_id, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+roles_router = APIRouter(tags=["roles"])
+
+
+@roles_router.get("/roles", response_model=list[RoleOut])
+async def list_roles(principal: VerifiedPrincipalDep, ctx: ContextDep, runtime: RuntimeDep) -> list[RoleOut]:
+    require(principal, "roles:manage")
+    return [
+        RoleOut(name=role.name, description=role.description, built_in=role.built_in, permissions=sorted(perms))
+        for role, perms in await wiring.accounts(runtime, ctx).list_roles()
+    ]
+
+
+@roles_router.post("/roles", status_code=status.HTTP_201_CREATED, response_model=RoleOut)
+async def create_role(body: RoleIn, principal: VerifiedPrincipalDep, ctx: ContextDep, runtime: RuntimeDep) -> RoleOut:
+    """A custom role; it extends ``parent`` and may hold only permissions you hold."""
+    require(principal, "roles:manage")
+    service = wiring.accounts(runtime, ctx)
+    role = await service.create_role(
+        name=body.name,
+        description=body.description,
+        parent=body.parent,
+        permissions=set(body.permissions),
+        granter=principal.permissions,
+    )
+    perms = await role_permissions_of(ctx, role.id)
+    return RoleOut(name=role.name, description=role.description, built_in=False, permissions=sorted(perms))
+
+
+@roles_router.put("/users/{user_id}/role", response_model=AcceptedOut)
+async def assign_role(
+    user_id: uuid.UUID, body: RoleAssignmentIn, principal: VerifiedPrincipalDep, ctx: ContextDep, runtime: RuntimeDep
+) -> AcceptedOut:
+    """Give a user exactly one role; applies on their next request. The last owner stays owner."""
+    require(principal, "roles:manage")
+    service = wiring.accounts(runtime, ctx)
+    await service.set_role(await service.get_user(user_id), body.role, granter=principal.permissions)
+    return AcceptedOut(detail=f"The user now has the role {body.role}.")

@@ -94,3 +94,21 @@ class PersonalTokenOut(BaseModel):
 
 class PersonalTokenCreatedOut(PersonalTokenOut):
     token: str = Field(description="The secret: shown only in this response.")
+
+
+class RoleIn(BaseModel):
+    name: str = Field(max_length=64)
+    description: str = Field(default="", max_length=255)
+    parent: str | None = Field(default="member", max_length=64)
+    permissions: list[str] = Field(default_factory=list, max_length=100)
+
+
+class RoleOut(BaseModel):
+    name: str
+    description: str
+    built_in: bool
+    permissions: list[str] = Field(description="Effective: its own and those of the roles below it.")
+
+
+class RoleAssignmentIn(BaseModel):
+    role: str = Field(max_length=64)

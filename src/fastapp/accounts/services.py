@@ -19,8 +19,9 @@ import structlog
 from sqlalchemy import delete, func, select
 
 from fastapp.accounts import passwords
+from fastapp.accounts.local_cache import INVALIDATE_CHANNEL, LocalPrincipals
 from fastapp.accounts.models import AuthSession, Role, RolePermission, User, UserRole, UserStatus
-from fastapp.accounts.policy import BUILT_IN_ROLES, DEFAULT_ROLE, OWNER_ROLE, can_grant
+from fastapp.accounts.policy import BUILT_IN_ROLES, DEFAULT_ROLE, OWNER_ROLE, PERMISSIONS, can_grant
 from fastapp.accounts.tokens import EmailLinks
 from fastapp.config import AuthSettings
 from fastapp.platform.cache import Cache
@@ -72,6 +73,7 @@ class AccountService:
     site_url: str
     limits: RateLimits
     cache: Cache
+    local: LocalPrincipals | None = None
 
     # -- look-ups ---------------------------------------------------------------------------
 
@@ -355,7 +357,46 @@ class AccountService:
         self.ctx.session.add(UserRole(user_id=user.id, role_id=role.id))
         await self.ctx.session.flush()
         await self.ctx.session.refresh(user, ["roles"])
-        await forget_principals(self.ctx, self.cache, user.id)
+        await forget_principals(self.ctx, self.cache, user.id, self.local)
+
+    async def list_roles(self) -> list[tuple[Role, frozenset[str]]]:
+        """Every role with its effective permissions (its own and those of the roles below it)."""
+        roles = (await self.ctx.session.scalars(select(Role).order_by(Role.name))).all()
+        return [(role, await role_permissions_of(self.ctx, role.id)) for role in roles]
+
+    async def create_role(
+        self, *, name: str, description: str, parent: str | None, permissions: set[str], granter: frozenset[str]
+    ) -> Role:
+        """A custom role extending ``parent``; it may hold only permissions the creator holds."""
+        name = name.strip().lower()
+        if not name.replace("-", "").replace("_", "").isalnum() or not 2 <= len(name) <= 64:
+            message = "Use 2 to 64 letters, digits, - or _."
+            raise Invalid(message, fields={"name": message})
+        unknown = permissions - set(PERMISSIONS)
+        if unknown:
+            message = "Unknown permissions: " + ", ".join(sorted(unknown))
+            raise Invalid(message, fields={"permissions": message})
+        if await self.ctx.session.scalar(select(Role.id).where(Role.name == name)) is not None:
+            raise Conflict("A role with that name exists.", fields={"name": "Already taken."})
+        parent_role = None
+        if parent is not None:
+            parent_role = await self.ctx.session.scalar(select(Role).where(Role.name == parent))
+            if parent_role is None:
+                raise NotFound(f"No role named {parent!r}.")
+        effective = set(permissions) | (await role_permissions_of(self.ctx, parent_role.id) if parent_role else set())
+        if not can_grant(granter, frozenset(effective)):
+            raise PermissionDenied("A role cannot hold permissions you do not hold yourself.")
+        role = Role(
+            id=uuid.uuid4(),
+            name=name,
+            description=description.strip()[:255],
+            parent_id=parent_role.id if parent_role else None,
+            built_in=False,
+        )
+        role.permissions = [RolePermission(permission=p) for p in sorted(permissions)]
+        self.ctx.session.add(role)
+        await self.ctx.session.flush()
+        return role
 
     async def create_owner(self, *, email: str, password: str, display_name: str) -> User:
         """An active, verified owner (the command line's ``users create-admin``)."""
@@ -440,7 +481,9 @@ def principal_key(session_id: uuid.UUID) -> str:
     return f"session:{session_id}"
 
 
-async def forget_principals(ctx: Context, cache: Cache, user_id: uuid.UUID) -> None:
+async def forget_principals(
+    ctx: Context, cache: Cache, user_id: uuid.UUID, local: LocalPrincipals | None = None
+) -> None:
     """Drop the cached principals of every session of a user, so a change of roles, status or
     verification applies on their very next request."""
     ids = (
@@ -449,4 +492,13 @@ async def forget_principals(ctx: Context, cache: Cache, user_id: uuid.UUID) -> N
         )
     ).all()
     for session_id in ids:
-        await cache.delete(principal_key(session_id))
+        await drop_principal(cache, session_id, local)
+
+
+async def drop_principal(cache: Cache, session_id: uuid.UUID, local: LocalPrincipals | None = None) -> None:
+    """Forget a session's cached principal: in the shared cache, in this process at once, and in
+    every other process through pub/sub."""
+    await cache.delete(principal_key(session_id))
+    if local is not None:
+        local.drop(session_id)
+    await cache.publish(INVALIDATE_CHANNEL, str(session_id).encode())

@@ -21,8 +21,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from fastapp.accounts.devices import device_name
+from fastapp.accounts.local_cache import MISSING, LocalPrincipals
 from fastapp.accounts.models import AuthSession, RefreshToken, User, UserStatus
-from fastapp.accounts.services import forget_principals, permissions_of, principal_key
+from fastapp.accounts.services import drop_principal, forget_principals, permissions_of, principal_key
 from fastapp.accounts.tokens import AccessTokens, new_opaque_token, token_hash
 from fastapp.config import AuthSettings
 from fastapp.platform.cache import Cache
@@ -50,6 +51,7 @@ class SessionService:
     settings: AuthSettings
     cache: Cache
     access_tokens: AccessTokens
+    local: LocalPrincipals | None = None
 
     async def start(self, user: User, *, kind: str, remember: bool = False) -> tuple[AuthSession, str]:
         """A new session for ``user`` (always a new token: no fixation) and its cookie token."""
@@ -170,7 +172,7 @@ class SessionService:
         for session in sessions:
             session.revoked_at = now
             # Takes effect for every process at the next request: the cached principal goes too.
-            await self.cache.delete(principal_key(session.id))
+            await drop_principal(self.cache, session.id, self.local)
             if session.token_hash:
                 await self.cache.delete(cookie_key(session.token_hash))
         await self.ctx.session.flush()
@@ -179,7 +181,7 @@ class SessionService:
         session = await self.ctx.session.get(AuthSession, session_id)
         if session is not None:
             session.authenticated_at = self.ctx.clock.now()
-            await self.cache.delete(principal_key(session_id))
+            await drop_principal(self.cache, session_id, self.local)
 
     async def rotate_csrf(self, session_id: uuid.UUID) -> None:
         """A new CSRF secret for the session (after a privilege or password change)."""
@@ -188,11 +190,11 @@ class SessionService:
             .where(AuthSession.id == session_id)
             .values(csrf_generation=AuthSession.csrf_generation + 1)
         )
-        await self.cache.delete(principal_key(session_id))
+        await drop_principal(self.cache, session_id, self.local)
 
     async def invalidate_user(self, user_id: uuid.UUID) -> None:
         """Forget cached principals of every session of a user (the next request reloads them)."""
-        await forget_principals(self.ctx, self.cache, user_id)
+        await forget_principals(self.ctx, self.cache, user_id, self.local)
 
     # -- API tokens -------------------------------------------------------------------------
 
@@ -264,9 +266,6 @@ class SessionService:
             session = await self.ctx.session.get(AuthSession, record.session_id)
             if session is not None and session.revoked_at is None:
                 await self._revoke([session])
-
-
-MISSING = object()
 
 
 async def cached_principal(cache: Cache, session_id: uuid.UUID, now: datetime) -> Principal | object | None:

@@ -12,10 +12,11 @@ from typing import Any
 
 from starlette.types import Scope
 
+from fastapp.accounts.local_cache import MISSING, LocalPrincipals
 from fastapp.accounts.mfa import TwoFactorService
 from fastapp.accounts.pats import PersonalTokenService, is_personal_token
 from fastapp.accounts.services import AccountService, MailSender
-from fastapp.accounts.sessions import MISSING, SessionService, cached_principal
+from fastapp.accounts.sessions import SessionService, cached_principal
 from fastapp.accounts.tokens import AccessTokens, EmailLinks
 from fastapp.config import AuthSettings
 from fastapp.platform.auth import Authenticate
@@ -34,6 +35,7 @@ class AccountsKit:
     site_url: str
     cookie_name: str
     secure_cookies: bool
+    local: LocalPrincipals
 
 
 def kit(runtime: Runtime) -> AccountsKit:
@@ -50,6 +52,7 @@ def kit(runtime: Runtime) -> AccountsKit:
             site_url=config.app.site_url,
             cookie_name="__Host-fastapp_session" if config.app.is_https else "fastapp_session",
             secure_cookies=config.app.is_https,
+            local=LocalPrincipals(),
         )
         runtime.services[KEY] = found
     return found
@@ -70,6 +73,7 @@ def accounts(runtime: Runtime, ctx: Context) -> AccountService:
         site_url=k.site_url,
         limits=runtime.backends.limits,
         cache=runtime.backends.cache,
+        local=k.local,
     )
 
 
@@ -83,7 +87,9 @@ def personal_tokens(runtime: Runtime, ctx: Context) -> PersonalTokenService:
 
 def sessions(runtime: Runtime, ctx: Context) -> SessionService:
     k = kit(runtime)
-    return SessionService(ctx=ctx, settings=k.settings, cache=runtime.backends.cache, access_tokens=k.access_tokens)
+    return SessionService(
+        ctx=ctx, settings=k.settings, cache=runtime.backends.cache, access_tokens=k.access_tokens, local=k.local
+    )
 
 
 def authenticator(runtime: Runtime) -> Authenticate:
@@ -108,13 +114,18 @@ def authenticator(runtime: Runtime) -> Authenticate:
             claims = k.access_tokens.read(token, now=backends.clock.now())
             if claims is None:
                 return None
-            found = await cached_principal(backends.cache, claims.session_id, backends.clock.now())
+            found = k.local.get(claims.session_id)
+            local_hit = found is not MISSING
+            if found is MISSING:
+                found = await cached_principal(backends.cache, claims.session_id, backends.clock.now())
             if found is MISSING:  # only now a database look-up
                 async with open_context(runtime, request_id=str(state(scope).get("request_id", "")), ip=None) as ctx:
                     found = await sessions(runtime, ctx).principal(claims.session_id)
             principal = found if isinstance(found, Principal) else None
             if principal is None or principal.user_id != claims.user_id:
                 return None
+            if not local_hit:
+                k.local.put(claims.session_id, principal)
             return replace(principal, via="bearer", authenticated_at=claims.auth_time)
         async with open_context(runtime, request_id=str(state(scope).get("request_id", "")), ip=None) as ctx:
             principal = await sessions(runtime, ctx).resolve_cookie(token)
@@ -134,3 +145,8 @@ def request_context_args(scope: Scope, **extra: Any) -> dict[str, Any]:
         "principal": st.get("principal"),
         **extra,
     }
+
+
+async def listen_for_invalidations(runtime: Runtime) -> None:
+    """Background task: keep this process's local principal copies in step with every other's."""
+    await kit(runtime).local.listen(runtime.backends.cache)

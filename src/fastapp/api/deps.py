@@ -13,23 +13,29 @@ from fastapp.platform.errors import PermissionDenied, Unauthenticated
 from fastapp.platform.scope import header
 
 
-def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_principal(request: Request) -> Principal | None:
+# Dependencies are coroutines: FastAPI runs plain functions in a thread pool, which would cost
+# every request a thread hop.
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
+
+
+async def get_principal(request: Request) -> Principal | None:
     return principal_of(request.scope)
 
 
-def require_principal(request: Request) -> Principal:
+async def require_principal(request: Request) -> Principal:
     principal = principal_of(request.scope)
     if principal is None:
         raise Unauthenticated("Send a valid access token: Authorization: Bearer <token>.")
     return principal
 
 
-def require_verified(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+async def require_verified(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
     if not principal.verified:
         raise PermissionDenied("Verify your email address first: open the link we mailed you.")
     return principal
@@ -40,7 +46,7 @@ async def get_context(request: Request) -> AsyncIterator[Context]:
     scope = request.scope
     client = scope.get("client")
     async with open_context(
-        get_runtime(request),
+        runtime_of(request),
         request_id=request.state.request_id,
         ip=client[0] if client else None,
         user_agent=header(scope, b"user-agent") or "",

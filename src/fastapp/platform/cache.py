@@ -193,7 +193,8 @@ class RedisCache:
         try:
             yield _RedisSubscription(pubsub, len(self._prefix))
         finally:
-            await pubsub.unsubscribe()
+            # Closing the connection ends its subscriptions; an UNSUBSCRIBE round trip could
+            # hang a cancelled listener until the socket timeout.
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def ping(self) -> None:

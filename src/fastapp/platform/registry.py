@@ -7,7 +7,7 @@ schedules, privacy exporters, notification kinds and settings definitions.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,8 @@ class Registry:
     #: Run once at start-up, after migrations, each in its own transaction (seed data, caches).
     on_startup: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
 
+    #: Long-running tasks of each process (started after start-up, cancelled at shutdown).
+    background: list[Callable[[Any], Coroutine[Any, Any, None]]] = field(default_factory=list)
     #: Where pages send a visitor who must sign in (set by the accounts domain).
     sign_in_path: str | None = None
     #: URLs of the header's account menu: sign_in, sign_up, account, sign_out (set by accounts).
