@@ -15,18 +15,6 @@ from fastapp.platform import migrate
 from tests.conftest import PG_URL, TEST_SECRET, fresh_pg_database
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("FASTAPP_"):
-            monkeypatch.delenv(name)
-    values = {"FASTAPP_VAR_DIR": str(tmp_path / "var"), "FASTAPP_LOG_LEVEL": "WARNING"}
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
-
-
 def test_production_with_defaults_refuses_to_serve_and_names_each_variable(env: dict[str, str]) -> None:
     result = CliRunner().invoke(main, ["serve"], env={"FASTAPP_ENV": "production"})
     assert result.exit_code == 2

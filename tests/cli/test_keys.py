@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,19 +18,6 @@ from fastapp.platform.db import create_engine
 
 OLD = KeyRing.generate_key_entry("old")
 NEW = KeyRing.generate_key_entry("new")
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clean FASTAPP_* environment; returns the var folder."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("FASTAPP_"):
-            monkeypatch.delenv(name)
-    var_dir = tmp_path / "var"
-    monkeypatch.setenv("FASTAPP_VAR_DIR", str(var_dir))
-    monkeypatch.setenv("FASTAPP_LOG_LEVEL", "WARNING")
-    return var_dir
 
 
 def test_generate_prints_one_entry_and_a_hint() -> None:
@@ -53,26 +39,26 @@ def test_generate_takes_a_key_id_and_refuses_a_bad_one() -> None:
     assert "--key-id" in refused.output
 
 
-def test_rotate_without_encrypted_columns_has_nothing_to_do(env: Path) -> None:
+def test_rotate_with_no_encrypted_values_rewrites_nothing(var_dir: Path) -> None:
     result = CliRunner().invoke(keys, ["rotate"])
     assert result.exit_code == 0, result.output
-    assert "nothing to rotate" in result.stdout
+    assert "rewrote 0 value(s)" in result.stdout
     assert "using the development key file" in result.stderr
 
 
-def test_rotate_refuses_production_without_keys(env: Path) -> None:
+def test_rotate_refuses_production_without_keys(var_dir: Path) -> None:
     result = CliRunner().invoke(keys, ["rotate"], env={"FASTAPP_ENV": "production"})
     assert result.exit_code == 1
     assert "FASTAPP_ENCRYPTION_KEYS must be set in production" in result.output
-    assert not (env / "encryption.keys").exists()
+    assert not (var_dir / "encryption.keys").exists()
 
 
-def test_rotate_uses_the_configured_keys_and_no_dev_file(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rotate_uses_the_configured_keys_and_no_dev_file(var_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keys_module, "encryption_keys_setting", lambda _config: f"{NEW},{OLD}")
     result = CliRunner().invoke(keys, ["rotate"])
     assert result.exit_code == 0, result.output
     assert "development key file" not in result.stderr
-    assert not (env / "encryption.keys").exists()
+    assert not (var_dir / "encryption.keys").exists()
 
 
 def test_encryption_keys_setting_reads_the_security_section() -> None:
@@ -80,7 +66,9 @@ def test_encryption_keys_setting_reads_the_security_section() -> None:
     assert encryption_keys_setting(config) == NEW  # type: ignore[arg-type]
 
 
-def test_rotate_re_encrypts_discovered_columns(env: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rotate_re_encrypts_discovered_columns(
+    var_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     metadata = MetaData()
     notes = Table(
         "cli_notes",
@@ -109,8 +97,8 @@ def test_rotate_re_encrypts_discovered_columns(env: Path, database_url: str, mon
             await engine.dispose()
 
     asyncio.run(seed())
-    env.mkdir(parents=True, exist_ok=True)
-    (env / "encryption.keys").write_text(f"{NEW}\n{OLD}\n")  # FASTAPP_ENCRYPTION_KEYS is unset: the dev file
+    var_dir.mkdir(parents=True, exist_ok=True)
+    (var_dir / "encryption.keys").write_text(f"{NEW}\n{OLD}\n")  # FASTAPP_ENCRYPTION_KEYS is unset: the dev file
     monkeypatch.setattr(keys_module, "discover_targets", lambda: encrypted_columns(metadata))
     monkeypatch.setenv("FASTAPP_DATABASE_URL", database_url)
 
@@ -122,7 +110,7 @@ def test_rotate_re_encrypts_discovered_columns(env: Path, database_url: str, mon
     assert [key_id_of(token) for token in asyncio.run(stored())] == ["new", "new", "new"]
     assert "rewrote 0 value(s)" in CliRunner().invoke(keys, ["rotate"]).stdout
 
-    (env / "encryption.keys").write_text(f"{KeyRing.generate_key_entry('other')}\n")
+    (var_dir / "encryption.keys").write_text(f"{KeyRing.generate_key_entry('other')}\n")
     failed = CliRunner().invoke(keys, ["rotate"])
     assert failed.exit_code == 1
     assert "'new', which is not in the key ring" in failed.output

@@ -1,23 +1,9 @@
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
 from click.testing import CliRunner
 
 from fastapp.cli import main
 from tests.accounts.conftest import STRONG
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("FASTAPP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("FASTAPP_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("FASTAPP_LOG_LEVEL", "ERROR")
 
 
 def test_create_admin_list_and_set_role(env: None) -> None:

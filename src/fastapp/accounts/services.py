@@ -110,6 +110,13 @@ class AccountService:
                 action_url=f"{self.site_url}/password/forgot",
             )
             return None
+        user = await self._new_user(email, password, display_name, verified=False)
+        await self._grant(user, DEFAULT_ROLE)
+        self._send_verification(user)
+        return user
+
+    async def _new_user(self, email: str, password: str, display_name: str, *, verified: bool) -> User:
+        """Insert a user (pending until verified, or active and verified) with a fresh hash."""
         now = self.ctx.clock.now()
         user = User(
             id=uuid.uuid4(),
@@ -117,14 +124,13 @@ class AccountService:
             email_key=email_key(email),
             display_name=display_name,
             password_hash=passwords.hash_password(password),
-            status=UserStatus.pending.value,
+            status=(UserStatus.active if verified else UserStatus.pending).value,
+            email_verified_at=now if verified else None,
             password_changed_at=now,
             created_at=now,
         )
         self.ctx.session.add(user)
         await self.ctx.session.flush()
-        await self._grant(user, DEFAULT_ROLE)
-        self._send_verification(user)
         return user
 
     def _fingerprint(self, user: User) -> str:
@@ -404,20 +410,7 @@ class AccountService:
         if await self.find_by_email(email) is not None:
             raise Conflict("An account with that email already exists.", fields={"email": "Already registered."})
         passwords.check_policy(password, user_inputs=[email, display_name])
-        now = self.ctx.clock.now()
-        user = User(
-            id=uuid.uuid4(),
-            email=email,
-            email_key=email_key(email),
-            display_name=display_name,
-            password_hash=passwords.hash_password(password),
-            status=UserStatus.active.value,
-            email_verified_at=now,
-            password_changed_at=now,
-            created_at=now,
-        )
-        self.ctx.session.add(user)
-        await self.ctx.session.flush()
+        user = await self._new_user(email, password, display_name, verified=True)
         await self._grant(user, OWNER_ROLE)
         await self.ctx.session.refresh(user, ["roles"])
         return user

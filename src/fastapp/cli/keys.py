@@ -118,6 +118,9 @@ def rotate_command(batch_size: int) -> None:
         return
 
     async def go() -> int:
+        from fastapp.cli.database import upgrade_to_head
+
+        await upgrade_to_head(config)  # rotate the schema this version of FastApp knows
         engine = create_engine(config.database_url)
         try:
             return await run_rotate(engine, ring, targets, batch_size=batch_size)
