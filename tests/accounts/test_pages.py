@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 
 from fastapp.config import Config
 from tests.accounts.conftest import STRONG, last_link, mails_to, token_of, verified_user
-from tests.conftest import csrf_token
+from tests.conftest import client_for, csrf_token, make_config
 
 SESSION_COOKIE = "fastapp_session"
 
@@ -177,3 +178,50 @@ async def test_only_local_next_urls(client: httpx.AsyncClient, config: Config) -
     assert response.headers["location"] == "/account/security"
     response = await sign_in(client, "ada@example.com", next="//evil.example/")
     assert response.headers["location"] == "/account/security"
+
+
+async def test_change_email_in_the_browser(client: httpx.AsyncClient, config: Config) -> None:
+    await verified_user(client, config, "ada@example.com")
+    await sign_in(client, "ada@example.com")
+    token = await csrf_token(client, "/account/security")
+    invalid = await client.post("/account/email", data={"email": "nope", "csrf_token": token})
+    assert invalid.status_code == 422
+    assert "Enter a valid email address." in invalid.text
+    sent = await client.post("/account/email", data={"email": "ada@new.example", "csrf_token": token})
+    assert sent.status_code == 200
+    assert "Check your email" in sent.text
+    link = last_link(config, "ada@new.example", "/verify-email")
+    confirmed = await client.post(
+        "/verify-email", data={"token": token_of(link), "csrf_token": await csrf_token(client)}
+    )
+    assert "Email confirmed" in confirmed.text
+    page = await client.get("/account/security")
+    assert "Your address is ada@new.example" in page.text
+
+
+async def test_password_confirmation_for_sensitive_actions(tmp_path: Path, database_url: str) -> None:
+    config = make_config(tmp_path / "var", database_url, auth={"sudo_minutes": 1})
+    async with client_for(config) as http:
+        await verified_user(http, config, "ada@example.com")
+        await sign_in(http, "ada@example.com")
+        form = await http.get("/account/confirm-password?next=/account/security")
+        assert form.status_code == 200
+        confirm = await http.post(
+            "/account/confirm-password",
+            data={
+                "password": "wrong password here",
+                "next": "/account/security",
+                "csrf_token": await csrf_token(http, "/account/security"),
+            },
+        )
+        assert confirm.status_code == 422
+        ok = await http.post(
+            "/account/confirm-password",
+            data={
+                "password": STRONG,
+                "next": "/account/security",
+                "csrf_token": await csrf_token(http, "/account/security"),
+            },
+        )
+        assert ok.status_code == 303
+        assert ok.headers["location"] == "/account/security"

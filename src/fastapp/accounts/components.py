@@ -185,13 +185,14 @@ def SessionsCard(rows: list[FT], end_others_url: str, csrf: str) -> FT:
     )
 
 
-def SecurityPage(name: str, sessions: FT, two_factor: FT, password_form: FT, sign_out: FT) -> FT:
+def SecurityPage(name: str, sessions: FT, two_factor: FT, password_form: FT, email: FT, sign_out: FT) -> FT:
     return Div(
         PageHeading("Account security", f"Signed in as {name}."),
         Div(
             sessions,
             two_factor,
             Card(password_form, header=H2("Change password", cls="text-lg")),
+            email,
             sign_out,
             cls="grid gap-6",
         ),
@@ -309,3 +310,22 @@ def TwoFactorCard(
             ),
         )
     return Card(*body, header=H2("Two-factor sign-in", cls="text-lg"), cls="space-y-4")
+
+
+def ChangeEmailCard(action: str, csrf: str, current: str, *, error: str | None = None) -> FT:
+    return Card(
+        P(f"Your address is {current}. We send a link to the new address; the change happens when you open it."),
+        Form(
+            CsrfField(csrf),
+            FormField(
+                "New email address", "email", type="email", autocomplete="email", error=error, field_id="new-email"
+            ),
+            SubmitButton("Send confirmation link"),
+            method="post",
+            action=action,
+            cls="space-y-4",
+            novalidate=True,
+        ),
+        header=H2("Change email address", cls="text-lg"),
+        cls="space-y-4",
+    )

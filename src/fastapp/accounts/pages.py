@@ -349,6 +349,7 @@ async def _security_page(
             c.SessionsCard(rows, end_other_sessions.to(), csrf),
             two_factor,
             c.ChangePasswordForm(change_password.to(), csrf, errors),
+            c.ChangeEmailCard(change_email.to(), csrf, user.email, error=errors.get("email")),
             c.SignOutForm(sign_out.to(), csrf),
         ),
         status=status,
@@ -515,3 +516,29 @@ async def disable_two_factor(request: Request, password: str = "", code: str = "
     except Invalid as exc:
         return await _security_page(request, principal, exc.fields or {"code": exc.detail}, status=422)
     return Redirect(security.to())
+
+
+@rt("/account/email", methods=["post"])
+async def change_email(request: Request, email: str = "") -> object:
+    """Mail a confirmation link to a new address (needs a recent password confirmation)."""
+    principal = _signed_in(request)
+    try:
+        _require_recent(request, principal)
+    except ReauthenticationRequired:
+        return Redirect(f"{confirm_password_page.to()}?next={quote(security.to())}")
+    runtime = _runtime(request)
+    try:
+        async with _context(request) as ctx:
+            service = wiring.accounts(runtime, ctx)
+            await service.request_email_change(await service.get_user(principal.user_id), email)
+    except Invalid as exc:
+        return await _security_page(request, principal, exc.fields or {"email": exc.detail}, status=422)
+    return render(
+        request,
+        "Check your email",
+        c.Notice(
+            "Check your email",
+            "A confirmation link is on its way to the new address. Your address changes when you open it.",
+            c.Link("Back to account security", security.to()),
+        ),
+    )
