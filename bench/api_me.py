@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import uuid
-from datetime import UTC, datetime
 
 import httpx
-from http_baseline import HERE, free_port, server, wrk
+from http_baseline import HERE, free_port, report, server, wrk
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -111,21 +109,7 @@ def main() -> int:
     finally:
         asyncio.run(admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
-    hello = results["fastapi_hello"]["rps"]
-    record = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": args.seconds,
-        "connections": args.connections,
-        "results": results,
-        "ratio_to_fastapi_hello": {k: round(v["rps"] / hello, 3) for k, v in results.items()},
-    }
-    RESULTS.parent.mkdir(exist_ok=True)
-    with RESULTS.open("a") as out:
-        out.write(json.dumps(record) + "\n")
-    print(f"{'endpoint':<18}{'req/s':>10}{'p99 ms':>10}{'vs FastAPI':>12}")
-    for key, values in results.items():
-        ratio = record["ratio_to_fastapi_hello"][key]  # type: ignore[index]
-        print(f"{key:<18}{values['rps']:>10.0f}{values['p99_ms']:>10.2f}{ratio:>12.2f}")
+    report(results, "fastapi_hello", RESULTS, seconds=args.seconds, connections=args.connections)
     return 0
 
 

@@ -74,6 +74,25 @@ def wrk(url: str, seconds: int, connections: int, *, header: str | None = None) 
     return {"rps": rps, "p99_ms": float(p99_value) * scale, "non_2xx": float(errors.group(1)) if errors else 0.0}
 
 
+def report(results: dict[str, dict[str, float]], reference: str, path: Path, **meta: object) -> None:
+    """Print req/s, p99 and the ratio to ``reference``, and append the run to ``path`` (JSON lines)."""
+    base = results[reference]["rps"]
+    ratios = {k: round(v["rps"] / base, 3) for k, v in results.items()}
+    record = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        **meta,
+        "results": results,
+        f"ratio_to_{reference}": ratios,
+    }
+    path.parent.mkdir(exist_ok=True)
+    with path.open("a") as out:
+        out.write(json.dumps(record) + "\n")
+    print(f"{'endpoint':<18}{'req/s':>10}{'p99 ms':>10}{'ratio':>10}")
+    for name, values in results.items():
+        print(f"{name:<18}{values['rps']:>10.0f}{values['p99_ms']:>10.2f}{ratios[name]:>10.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -107,22 +126,7 @@ def main() -> int:
     with server(cmd, base_env, f"http://127.0.0.1:{port}/"):
         results["starlette_json"] = wrk(f"http://127.0.0.1:{port}/", args.seconds, args.connections)
 
-    bare = results["starlette_json"]["rps"]
-    record = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": args.seconds,
-        "connections": args.connections,
-        "cpus": os.cpu_count(),
-        "results": results,
-        "ratios_to_starlette": {k: round(v["rps"] / bare, 3) for k, v in results.items()},
-    }
-    RESULTS.parent.mkdir(exist_ok=True)
-    with RESULTS.open("a") as out:
-        out.write(json.dumps(record) + "\n")
-    print(f"{'endpoint':<18}{'req/s':>10}{'p99 ms':>10}{'vs bare':>10}")
-    for name, values in results.items():
-        ratio = record["ratios_to_starlette"][name]  # type: ignore[index]
-        print(f"{name:<18}{values['rps']:>10.0f}{values['p99_ms']:>10.2f}{ratio:>10.2f}")
+    report(results, "starlette_json", RESULTS, seconds=args.seconds, connections=args.connections)
     return 0
 
 

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, Response
 
 from fastapp.accounts import components as c
 from fastapp.accounts import wiring
+from fastapp.accounts.mfa import Enrolment
 from fastapp.accounts.models import AuthSession
 from fastapp.accounts.policy import require_recent_authentication
 from fastapp.accounts.services import SIGN_IN_FAILED
@@ -464,11 +465,17 @@ async def begin_two_factor(request: Request) -> object:
     async with _context(request) as ctx:
         mfa = wiring.two_factor(runtime, ctx)
         enrolment = await mfa.begin(await wiring.accounts(runtime, ctx).get_user(principal.user_id))
-    card = c.EnrolCard(enrolment.qr_svg, enrolment.secret, confirm_two_factor.to(), _csrf(request))
+    return _enrol_page(request, enrolment)
+
+
+def _enrol_page(request: Request, enrolment: Enrolment, *, error: str | None = None) -> HTMLResponse:
+    card = c.EnrolCard(enrolment.qr_svg, enrolment.secret, confirm_two_factor.to(), _csrf(request), error=error)
+    subtitle = "Use an app such as Aegis, Google Authenticator or 1Password."
     return render_response(
         request,
         "Set up two-factor sign-in",
-        c.AuthCard("Two-factor sign-in", "Use an app such as Aegis, Google Authenticator or 1Password.", card),
+        c.AuthCard("Two-factor sign-in", subtitle, card),
+        status=422 if error else 200,
     )
 
 
@@ -487,19 +494,7 @@ async def confirm_two_factor(request: Request, code: str = "") -> object:
             if user.totp_pending is None:
                 return Redirect(security.to())
             enrolment = mfa.enrolment(user, user.totp_pending)
-        card = c.EnrolCard(
-            enrolment.qr_svg,
-            enrolment.secret,
-            confirm_two_factor.to(),
-            _csrf(request),
-            error=exc.fields.get("code", exc.detail),
-        )
-        return render_response(
-            request,
-            "Set up two-factor sign-in",
-            c.AuthCard("Two-factor sign-in", "Use an app such as Aegis, Google Authenticator or 1Password.", card),
-            status=422,
-        )
+        return _enrol_page(request, enrolment, error=exc.fields.get("code", exc.detail))
     return render_response(
         request, "Recovery codes", c.AuthCard("Recovery codes", "Two-factor sign-in is on.", c.RecoveryCodesCard(codes))
     )
