@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from fastapp.accounts import wiring
 from fastapp.config import Config
 from fastapp.platform.context import open_context
 from tests.accounts.conftest import api_tokens, as_script, bearer, verified_user
-from tests.conftest import root_of
+from tests.accounts.test_pages import sign_in
+from tests.conftest import csrf_token, root_of
 
 
 async def _make_admin(client: httpx.AsyncClient, config: Config, app: object) -> dict[str, str]:
@@ -62,3 +65,29 @@ async def test_scopes_beyond_the_owner_are_refused(client: httpx.AsyncClient, co
         assert bad_expiry.status_code == 422
         unknown = await client.get("/api/v1/me", headers={"Authorization": "Bearer fapat_unknown"})
         assert unknown.status_code == 401
+
+
+async def test_tokens_from_the_account_page(client: httpx.AsyncClient, config: Config) -> None:
+    await verified_user(client, config, "ada@example.com")
+    await sign_in(client, "ada@example.com")
+    token = await csrf_token(client, "/account/security")
+    empty = await client.post("/account/tokens", data={"name": "", "expires_in_days": "30", "csrf_token": token})
+    assert empty.status_code == 422
+    created = await client.post(
+        "/account/tokens", data={"name": "laptop script", "expires_in_days": "30", "csrf_token": token}
+    )
+    assert created.status_code == 200
+    secret = re.search(r"(fapat_[A-Za-z0-9_-]+)", created.text)
+    assert secret
+    with as_script(client):
+        used = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret.group(1)}"})
+        assert used.status_code == 200
+    page = (await client.get("/account/security")).text
+    assert "laptop script" in page
+    assert secret.group(1) not in page  # shown once only
+    revoke = re.search(r'action="(/account/tokens/[0-9a-f-]+/revoke)"', page)
+    assert revoke
+    assert (await client.post(revoke.group(1), data={"csrf_token": token})).status_code == 303
+    with as_script(client):
+        revoked = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret.group(1)}"})
+        assert revoked.status_code == 401

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from fasthtml.common import FT, A, Code, Div, Form, Input, Label, Li, NotStr, P, Pre, Span, Ul
+from fasthtml.common import FT, A, Code, Div, Fieldset, Form, Input, Label, Legend, Li, NotStr, P, Pre, Span, Ul
 from monsterui.franken import H2, Card, TextPresets
 
-from fastapp.accounts.models import AuthSession
+from fastapp.accounts.models import AuthSession, PersonalAccessToken
 from fastapp.ui.components import CsrfField, FormErrors, FormField, PageHeading, SubmitButton
 
 
@@ -185,7 +186,7 @@ def SessionsCard(rows: list[FT], end_others_url: str, csrf: str) -> FT:
     )
 
 
-def SecurityPage(name: str, sessions: FT, two_factor: FT, password_form: FT, email: FT, sign_out: FT) -> FT:
+def SecurityPage(name: str, sessions: FT, two_factor: FT, password_form: FT, email: FT, tokens: FT, sign_out: FT) -> FT:
     return Div(
         PageHeading("Account security", f"Signed in as {name}."),
         Div(
@@ -193,6 +194,7 @@ def SecurityPage(name: str, sessions: FT, two_factor: FT, password_form: FT, ema
             two_factor,
             Card(password_form, header=H2("Change password", cls="text-lg")),
             email,
+            tokens,
             sign_out,
             cls="grid gap-6",
         ),
@@ -327,5 +329,88 @@ def ChangeEmailCard(action: str, csrf: str, current: str, *, error: str | None =
             novalidate=True,
         ),
         header=H2("Change email address", cls="text-lg"),
+        cls="space-y-4",
+    )
+
+
+def TokensCard(
+    tokens: list[PersonalAccessToken],
+    *,
+    permissions: list[str],
+    create_action: str,
+    revoke_url: Callable[[str], str],
+    csrf: str,
+    errors: dict[str, str],
+) -> FT:
+    rows = [
+        Li(
+            Div(
+                P(
+                    Span(t.name, cls="font-medium"),
+                    Span(f" · {t.scopes or 'no permissions'}", cls=TextPresets.muted_sm),
+                ),
+                P(
+                    f"created {_when(t.created_at)} · "
+                    f"{'expires ' + _when(t.expires_at) if t.expires_at else 'never expires'} · "
+                    f"{'last used ' + _when(t.last_used_at) if t.last_used_at else 'never used'}",
+                    cls=TextPresets.muted_sm,
+                ),
+            ),
+            Form(
+                CsrfField(csrf),
+                SubmitButton(f"Revoke {t.name}", destructive=True),
+                method="post",
+                action=revoke_url(str(t.id)),
+            ),
+            cls="flex flex-wrap items-center justify-between gap-3 py-3",
+        )
+        for t in tokens
+    ]
+    scopes = [
+        Div(
+            Input(type="checkbox", id=f"scope-{p}", name="scopes", value=p, cls="uk-checkbox"),
+            Label(p, fr=f"scope-{p}"),
+            cls="flex items-center gap-2",
+        )
+        for p in permissions
+    ]
+    return Card(
+        Ul(*rows, cls="divide-y divide-border") if rows else P("No tokens yet.", cls=TextPresets.muted_sm),
+        Form(
+            CsrfField(csrf),
+            FormField(
+                "Token name",
+                "name",
+                error=errors.get("name"),
+                field_id="token-name",
+                help="What uses it, e.g. \u201cCI deploy\u201d.",
+            ),
+            FormField(
+                "Expires after (days)",
+                "expires_in_days",
+                type="number",
+                value="90",
+                field_id="token-days",
+                error=errors.get("expires_in_days"),
+            ),
+            Fieldset(Legend("Permissions", cls="uk-form-label"), *scopes, cls="space-y-1") if scopes else None,
+            SubmitButton("Create token"),
+            method="post",
+            action=create_action,
+            cls="space-y-4",
+            novalidate=True,
+        ),
+        header=H2("API tokens", cls="text-lg"),
+        cls="space-y-4",
+    )
+
+
+def NewTokenCard(name: str, secret: str) -> FT:
+    return Card(
+        P(f"Copy the token \u201c{name}\u201d now: it is shown only once."),
+        Pre(secret, cls="p-3 rounded bg-muted text-base break-all whitespace-pre-wrap", aria_label="New token"),
+        P("Send it as ", Code("Authorization: Bearer <token>"), ".", cls=TextPresets.muted_sm),
+        A("Done", href="/account/security", cls=("uk-btn", "uk-btn-primary")),
+        header=H2("Token created", cls="text-lg"),
         cls="space-y-4",
     )

@@ -329,6 +329,7 @@ async def _security_page(
     async with _context(request) as ctx:
         user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
         sessions: list[AuthSession] = await wiring.sessions(runtime, ctx).active(principal.user_id)
+        tokens = await wiring.personal_tokens(runtime, ctx).active(principal.user_id)
         mfa = wiring.two_factor(runtime, ctx)
         two_factor = c.TwoFactorCard(
             on=mfa.is_on(user),
@@ -351,6 +352,14 @@ async def _security_page(
             two_factor,
             c.ChangePasswordForm(change_password.to(), csrf, errors),
             c.ChangeEmailCard(change_email.to(), csrf, user.email, error=errors.get("email")),
+            c.TokensCard(
+                tokens,
+                permissions=sorted(principal.permissions),
+                create_action=create_token.to(),
+                revoke_url=lambda token_id: revoke_token.to(token_id=token_id),
+                csrf=csrf,
+                errors=errors,
+            ),
             c.SignOutForm(sign_out.to(), csrf),
         ),
         status=status,
@@ -537,3 +546,37 @@ async def change_email(request: Request, email: str = "") -> object:
             c.Link("Back to account security", security.to()),
         ),
     )
+
+
+@rt("/account/tokens", methods=["post"])
+async def create_token(request: Request) -> object:
+    """A personal access token, shown once (needs a recent password confirmation)."""
+    principal = _signed_in(request)
+    try:
+        _require_recent(request, principal)
+    except ReauthenticationRequired:
+        return Redirect(f"{confirm_password_page.to()}?next={quote(security.to())}")
+    form = await request.form()
+    name = str(form.get("name", ""))
+    try:
+        days = int(str(form.get("expires_in_days", "90")) or 90)
+    except ValueError:
+        days = 0  # refused below with a message
+    runtime = _runtime(request)
+    try:
+        async with _context(request) as ctx:
+            row, secret = await wiring.personal_tokens(runtime, ctx).create(
+                principal, name=name, scopes=[str(v) for v in form.getlist("scopes")], expires_in_days=days
+            )
+    except Invalid as exc:
+        return await _security_page(request, principal, exc.fields or {"name": exc.detail}, status=422)
+    return render_response(request, "Token created", c.AuthCard("API token", "", c.NewTokenCard(row.name, secret)))
+
+
+@rt("/account/tokens/{token_id}/revoke", methods=["post"])
+async def revoke_token(request: Request, token_id: str) -> object:
+    principal = _signed_in(request)
+    runtime = _runtime(request)
+    async with _context(request) as ctx:
+        await wiring.personal_tokens(runtime, ctx).revoke(principal.user_id, _uuid(token_id))
+    return Redirect(security.to())
