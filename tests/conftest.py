@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -21,9 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from fastapp.app import build_registry, create_app, metadata
 from fastapp.config import (
@@ -60,13 +59,14 @@ def _pg_admin_url() -> str:
     return as_async_pg(PG_URL)
 
 
-async def _pg_execute(sql: str) -> None:
-    engine = create_async_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
+def pg_admin(sql: str) -> None:
+    """Run one administrative statement (CREATE/DROP DATABASE) with psql.
+
+    A process of its own rather than an event loop of the test's: a fixture's ``asyncio.run``
+    around an async engine was seen to hang on rare occasions, and a subprocess has a timeout.
+    """
+    url = str(make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False))
+    subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, timeout=60, capture_output=True)
 
 
 def pg_database_url(name: str) -> str:
@@ -78,11 +78,11 @@ def fresh_pg_database(prefix: str, template: str | None = None) -> Iterator[str]
     """A new PostgreSQL database (empty, or cloned from ``template``), dropped afterwards."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     clause = f' TEMPLATE "{template}"' if template else ""
-    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"{clause}'))
+    pg_admin(f'CREATE DATABASE "{name}"{clause}')
     try:
         yield pg_database_url(name)
     finally:
-        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
@@ -108,11 +108,11 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     pg_name = None
     if PG_URL:
         pg_name = f"fastapp_tpl_{uuid.uuid4().hex[:10]}"
-        asyncio.run(_pg_execute(f'CREATE DATABASE "{pg_name}"'))
+        pg_admin(f'CREATE DATABASE "{pg_name}"')
         asyncio.run(migrate_url(pg_database_url(pg_name)))
     yield Templates(sqlite_file, pg_name)
     if pg_name:
-        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+        pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=BACKENDS)

@@ -15,6 +15,12 @@
       persistAuthorization: false,
       // The default would load a badge from an outside validator service.
       validatorUrl: null,
+      // "Try it out" sends the browser's cookies, so unsafe calls carry the page's CSRF token.
+      requestInterceptor: function (request) {
+        var meta = document.querySelector('meta[name="csrf-token"]');
+        if (meta) request.headers["X-CSRF-Token"] = meta.getAttribute("content");
+        return request;
+      },
       onComplete: function () {
         // Swagger UI wraps the server picker in an empty <label>: give it a name.
         var servers = document.getElementById("servers");

@@ -125,3 +125,16 @@ def test_unsafe_request_without_token_is_refused_in_the_browser(server: Server, 
         "{'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}}).then(r => r.status)"
     )
     assert with_token in (200, 303)
+
+
+def test_try_it_out_from_the_api_docs_passes_csrf(server: Server, watched: Watched) -> None:
+    """Swagger UI's calls carry the browser's cookies; its interceptor adds the CSRF token."""
+    page = watched.page
+    page.goto(server.url + "/api/docs")
+    page.locator('.opblock-summary-path[data-path="/auth/password-reset"]').click()
+    page.locator("button.try-out__btn").click()
+    page.locator("button.execute").click()
+    status = page.locator(".live-responses-table tbody .response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip() == "202"
+    _assert_clean(watched, server)
