@@ -184,10 +184,12 @@ def registry() -> Registry:
     return build_registry()
 
 
+# Start-up and shutdown are bounded by the app itself; the manager's 5 s default was seen to
+# trip on a loaded machine while a slow close finished.
 @pytest.fixture
 async def app(config: Config, registry: Registry) -> AsyncIterator[object]:
     application = create_app(config, registry=registry)
-    async with LifespanManager(application) as manager:  # type: ignore[arg-type]
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30) as manager:  # type: ignore[arg-type]
         manager.app.fastapp_app = application  # type: ignore[attr-defined]  # for root_of()
         yield manager.app
 
@@ -205,7 +207,7 @@ async def client_for(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A started app for a configuration of the test's own, and a client for it."""
     application = create_app(config, registry=registry)
-    async with LifespanManager(application) as manager:  # type: ignore[arg-type]
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30) as manager:  # type: ignore[arg-type]
         transport = httpx.ASGITransport(app=manager.app, client=(client_ip, 1234))  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url=SITE) as http:
             yield http
