@@ -424,9 +424,18 @@ def sign_in_url(next_path: str) -> str:
 # -- re-authentication and two-factor set-up ------------------------------------------------
 
 
-def _require_recent(request: Request, principal: Principal) -> None:
-    settings = wiring.kit(_runtime(request)).settings
-    require_recent_authentication(principal, now=_runtime(request).backends.clock.now(), minutes=settings.sudo_minutes)
+def _unless_recent(request: Request, principal: Principal) -> Response | None:
+    """A redirect to the password confirmation (back to the security page) when the sign-in is
+    older than the sudo window; None when the sensitive action may go ahead."""
+    runtime = _runtime(request)
+    try:
+        require_recent_authentication(
+            principal, now=runtime.backends.clock.now(), minutes=wiring.kit(runtime).settings.sudo_minutes
+        )
+    except ReauthenticationRequired:
+        response: Response = Redirect(f"{confirm_password_page.to()}?next={quote(security.to())}").__response__(request)
+        return response
+    return None
 
 
 @rt("/account/confirm-password", methods=["get"])
@@ -466,10 +475,8 @@ async def confirm_password(request: Request, password: str = "", next: str = "")
 @rt("/account/two-factor/begin", methods=["post"])
 async def begin_two_factor(request: Request) -> object:
     principal = _signed_in(request)
-    try:
-        _require_recent(request, principal)
-    except ReauthenticationRequired:
-        return Redirect(f"{confirm_password_page.to()}?next={quote(security.to())}")
+    if (reauthenticate := _unless_recent(request, principal)) is not None:
+        return reauthenticate
     runtime = _runtime(request)
     async with _context(request) as ctx:
         mfa = wiring.two_factor(runtime, ctx)
@@ -526,10 +533,8 @@ async def disable_two_factor(request: Request, password: str = "", code: str = "
 async def change_email(request: Request, email: str = "") -> object:
     """Mail a confirmation link to a new address (needs a recent password confirmation)."""
     principal = _signed_in(request)
-    try:
-        _require_recent(request, principal)
-    except ReauthenticationRequired:
-        return Redirect(f"{confirm_password_page.to()}?next={quote(security.to())}")
+    if (reauthenticate := _unless_recent(request, principal)) is not None:
+        return reauthenticate
     runtime = _runtime(request)
     try:
         async with _context(request) as ctx:
@@ -552,10 +557,8 @@ async def change_email(request: Request, email: str = "") -> object:
 async def create_token(request: Request) -> object:
     """A personal access token, shown once (needs a recent password confirmation)."""
     principal = _signed_in(request)
-    try:
-        _require_recent(request, principal)
-    except ReauthenticationRequired:
-        return Redirect(f"{confirm_password_page.to()}?next={quote(security.to())}")
+    if (reauthenticate := _unless_recent(request, principal)) is not None:
+        return reauthenticate
     form = await request.form()
     name = str(form.get("name", ""))
     try:

@@ -119,7 +119,7 @@ def authenticator(runtime: Runtime) -> Authenticate:
             if found is MISSING:
                 found = await cached_principal(backends.cache, claims.session_id, backends.clock.now())
             if found is MISSING:  # only now a database look-up
-                async with open_context(runtime, request_id=str(state(scope).get("request_id", "")), ip=None) as ctx:
+                async with open_context(runtime, request_id=request_id, ip=None) as ctx:
                     found = await sessions(runtime, ctx).principal(claims.session_id)
             principal = found if isinstance(found, Principal) else None
             if principal is None or principal.user_id != claims.user_id:
@@ -127,7 +127,7 @@ def authenticator(runtime: Runtime) -> Authenticate:
             if not local_hit:
                 k.local.put(claims.session_id, principal)
             return replace(principal, via="bearer", authenticated_at=claims.auth_time)
-        async with open_context(runtime, request_id=str(state(scope).get("request_id", "")), ip=None) as ctx:
+        async with open_context(runtime, request_id=request_id, ip=None) as ctx:
             principal = await sessions(runtime, ctx).resolve_cookie(token)
         return principal
 
