@@ -21,7 +21,7 @@ import tempfile
 import uuid
 
 import httpx
-from http_baseline import HERE, free_port, report, server, wrk
+from http_baseline import HERE, free_port, measure_reference, report, server, wrk
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -92,20 +92,7 @@ def main() -> int:
                 )
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("FASTAPP_")}
         for label, module in (("starlette_json", "bare_app:app"), ("fastapi_hello", "fastapi_app:app")):
-            port = free_port()
-            cmd = [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                module,
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--app-dir",
-                str(HERE),
-            ]
-            with server(cmd, base_env, f"http://127.0.0.1:{port}/"):
-                results[label] = wrk(f"http://127.0.0.1:{port}/", args.seconds, args.connections)
+            results[label] = measure_reference(module, base_env, args.seconds, args.connections)
     finally:
         asyncio.run(admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

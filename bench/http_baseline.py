@@ -74,6 +74,14 @@ def wrk(url: str, seconds: int, connections: int, *, header: str | None = None) 
     return {"rps": rps, "p99_ms": float(p99_value) * scale, "non_2xx": float(errors.group(1)) if errors else 0.0}
 
 
+def measure_reference(module: str, env: dict[str, str], seconds: int, connections: int) -> dict[str, float]:
+    """req/s and p99 of a reference ASGI app in ``bench/`` (``module:app``), served by uvicorn alone."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", module, "--port", str(port), "--no-access-log", "--app-dir", str(HERE)]
+    with server(cmd, env, f"http://127.0.0.1:{port}/"):
+        return wrk(f"http://127.0.0.1:{port}/", seconds, connections)
+
+
 def report(results: dict[str, dict[str, float]], reference: str, path: Path, **meta: object) -> None:
     """Print req/s, p99 and the ratio to ``reference``, and append the run to ``path`` (JSON lines)."""
     base = results[reference]["rps"]
@@ -111,20 +119,7 @@ def main() -> int:
         with server(cmd, env, f"http://127.0.0.1:{port}/healthz"):
             results["fastapp_home"] = wrk(f"http://127.0.0.1:{port}/", args.seconds, args.connections)
             results["fastapp_healthz"] = wrk(f"http://127.0.0.1:{port}/healthz", args.seconds, args.connections)
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bare_app:app",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--app-dir",
-        str(HERE),
-    ]
-    with server(cmd, base_env, f"http://127.0.0.1:{port}/"):
-        results["starlette_json"] = wrk(f"http://127.0.0.1:{port}/", args.seconds, args.connections)
+    results["starlette_json"] = measure_reference("bare_app:app", base_env, args.seconds, args.connections)
 
     report(results, "starlette_json", RESULTS, seconds=args.seconds, connections=args.connections)
     return 0
