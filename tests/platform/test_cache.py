@@ -100,6 +100,24 @@ async def test_unsubscribed_after_block(cache: Cache) -> None:
     assert await cache.publish("gone", b"x") == 0
 
 
+async def test_a_subscriber_cancelled_while_subscribing_stops(cache: Cache) -> None:
+    """Cancelled at any moment of SUBSCRIBE's set-up, a listener ends instead of listening on."""
+
+    async def listen() -> None:
+        async with cache.subscribe("cancelled") as subscription:
+            async for _ in subscription:
+                pass
+
+    for step in range(40):
+        task = asyncio.create_task(listen())
+        for _ in range(step):  # each step lets the set-up advance by one event-loop turn
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _pending = await asyncio.wait([task], timeout=2)
+        assert done, f"listener cancelled after {step} loop turns kept running"
+        assert task.cancelled()
+
+
 async def test_ping(cache: Cache) -> None:
     await cache.ping()
 

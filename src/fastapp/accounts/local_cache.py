@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import structlog
 
-from fastapp.platform.cache import Cache
+from fastapp.platform.cache import Cache, raise_if_cancelled
 from fastapp.platform.context import Principal
 
 log = structlog.get_logger("fastapp.accounts")
@@ -66,6 +66,7 @@ class LocalPrincipals:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep serving, without the local copy
+                raise_if_cancelled()  # a cancellation the client turned into a connection error
                 log.warning("principal invalidation listener lost", error=str(exc))
             finally:
                 self.listening = False

@@ -189,7 +189,12 @@ class RedisCache:
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(*(self._prefix + c for c in channels))
+        try:
+            await pubsub.subscribe(*(self._prefix + c for c in channels))
+            raise_if_cancelled()
+        except BaseException:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
         try:
             yield _RedisSubscription(pubsub, len(self._prefix))
         finally:
@@ -214,6 +219,18 @@ class _RedisSubscription:
             if message["type"] == "message":
                 channel = message["channel"].decode()[self._prefix_len :]
                 yield channel, message["data"]
+
+
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that redis-py swallowed while connecting.
+
+    A task cancelled during ``SUBSCRIBE``'s connection set-up was seen to return normally and go
+    on listening, so a cancelled listener outlived its app and its event loop. The task still
+    counts the request (``Task.cancelling``), which is what this checks.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _ms(ttl: float | None) -> int | None:
