@@ -184,14 +184,31 @@ def registry() -> Registry:
     return build_registry()
 
 
-# Start-up and shutdown are bounded by the app itself; the manager's 5 s default was seen to
-# trip on a loaded machine while a slow close finished.
+@asynccontextmanager
+async def started(application: Any) -> AsyncIterator[Any]:
+    """``application`` after its start-up, called the way a server calls it.
+
+    asgi-lifespan hands every request the lifespan ``state`` dict itself; the ASGI spec (and
+    uvicorn) give each request a copy, and per-request values live in it, so each gets one here.
+    Start-up and shutdown are bounded by the app itself; the manager's 5 s default was seen to
+    trip on a loaded machine while a slow close finished.
+    """
+
+    async def per_request_state(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan" and "state" in scope:
+            scope["state"] = dict(scope["state"])
+        await application(scope, receive, send)
+
+    async with LifespanManager(per_request_state, startup_timeout=30, shutdown_timeout=30) as manager:
+        yield manager.app
+
+
 @pytest.fixture
 async def app(config: Config, registry: Registry) -> AsyncIterator[object]:
     application = create_app(config, registry=registry)
-    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30) as manager:  # type: ignore[arg-type]
-        manager.app.fastapp_app = application  # type: ignore[attr-defined]  # for root_of()
-        yield manager.app
+    async with started(application) as running:
+        running.fastapp_app = application  # for root_of()
+        yield running
 
 
 @pytest.fixture
@@ -206,9 +223,8 @@ async def client_for(
     config: Config, registry: Registry | None = None, *, client_ip: str = "127.0.0.1"
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A started app for a configuration of the test's own, and a client for it."""
-    application = create_app(config, registry=registry)
-    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30) as manager:  # type: ignore[arg-type]
-        transport = httpx.ASGITransport(app=manager.app, client=(client_ip, 1234))  # type: ignore[arg-type]
+    async with started(create_app(config, registry=registry)) as running:
+        transport = httpx.ASGITransport(app=running, client=(client_ip, 1234))
         async with httpx.AsyncClient(transport=transport, base_url=SITE) as http:
             yield http
 

@@ -54,14 +54,33 @@ async def test_one_json_log_line_per_request(
     assert event["timestamp"].endswith("Z")
 
 
+async def test_no_request_line_above_info_and_a_console_line_in_console_format(
+    tmp_path: Path, database_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    async with client_for(make_config(tmp_path / "quiet", database_url, log_level="WARNING")) as http:
+        capfd.readouterr()
+        await http.get("/healthz")
+    assert "/healthz" not in capfd.readouterr().err
+    async with client_for(
+        make_config(tmp_path / "console", database_url, log_level="INFO", log_format="console")
+    ) as http:
+        capfd.readouterr()
+        response = await http.get("/healthz")
+    line = next(line for line in capfd.readouterr().err.splitlines() if "/healthz" in line)
+    assert not line.startswith("{")
+    assert "request" in line
+    assert response.headers["x-request-id"] in line
+
+
 async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> None:
-    for path in ("/", "/healthz", "/api/v1/openapi.json", "/no-such-page"):
+    for path, is_page in (("/", True), ("/healthz", False), ("/api/v1/openapi.json", False), ("/no-such-page", True)):
         headers = (await client.get(path)).headers
         csp = headers["content-security-policy"]
         script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
         assert "unsafe-inline" not in script_src
         assert "unsafe-eval" not in script_src
-        assert "'nonce-" in script_src
+        # Only a rendered page gets a nonce; JSON and other responses allow no inline script at all.
+        assert ("'nonce-" in script_src) is is_page, (path, script_src)
         assert "frame-ancestors 'none'" in csp
         assert "default-src 'self'" in csp
         assert headers["x-content-type-options"] == "nosniff"

@@ -90,11 +90,16 @@ class AnonymousSession:
 
 
 def csrf_token(scope: Scope) -> str:
-    """A masked token for the page being rendered; marks the anonymous cookie as needed."""
+    """A masked token for the page being rendered; marks the anonymous cookie as needed.
+
+    Empty for a page answered before this layer ran (the body limit's 413): it has no session yet.
+    """
     st = state(scope)
+    tokens: CsrfTokens | None = st.get("csrf_tokens")
+    if tokens is None:
+        return ""
     st["csrf_used"] = True
-    tokens: CsrfTokens = st["csrf_tokens"]
-    return tokens.mask(st["csrf_secret"])
+    return tokens.mask(tokens.secret_for(st["csrf_session_key"]))
 
 
 class CsrfMiddleware:
@@ -130,13 +135,15 @@ class CsrfMiddleware:
             session_key = self.anonymous.read(scope)
             if session_key is None:
                 session_key = new_anonymous = secrets.token_urlsafe(24)
-        secret = self.tokens.secret_for(session_key)
-        st.update(csrf_tokens=self.tokens, csrf_secret=secret, csrf_used=False)
+        # The secret is derived only when a token is checked or rendered: most requests do neither.
+        st.update(csrf_tokens=self.tokens, csrf_session_key=session_key, csrf_used=False)
 
         if scope["method"] not in SAFE_METHODS:
             problem = self._cross_site(scope)
             if not problem and not self._exempt(scope):
-                receive, problem = await self._check(scope, receive, secret, fresh=new_anonymous is not None)
+                receive, problem = await self._check(
+                    scope, receive, self.tokens.secret_for(session_key), fresh=new_anonymous is not None
+                )
             if problem:
                 await self.responder(scope, CsrfFailed(problem))(scope, receive, send)
                 return

@@ -11,7 +11,6 @@ import ipaddress
 import re
 import secrets
 import time
-import uuid
 from collections.abc import Callable, Iterable
 
 import structlog
@@ -19,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapp.platform.errors import DomainError, PayloadTooLarge
+from fastapp.platform.logging import REQUEST_ID, log_request
 from fastapp.platform.scope import header, state
 
 ErrorResponder = Callable[[Scope, DomainError], Response]
@@ -62,7 +62,7 @@ class RequestContextMiddleware:
             return
         peer = (scope.get("client") or ("", 0))[0]
         request_id = _incoming_request_id(scope) if peer in self.trusted else None
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or secrets.token_hex(16)
         state(scope)["request_id"] = request_id
         request_id_bytes = request_id.encode()
         started = time.perf_counter()
@@ -76,7 +76,7 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id_bytes)]
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        bound = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
@@ -86,15 +86,14 @@ class RequestContextMiddleware:
             if not _started(scope):
                 await Response("Internal Server Error", status_code=500)(scope, receive, send_with_id)
         finally:
-            log.info(
-                "request",
+            log_request(
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                client=(scope.get("client") or (peer, 0))[0],
+                client=(scope.get("client") or (peer, 0))[0],  # the proxy layer may have replaced it
             )
-            structlog.contextvars.unbind_contextvars("request_id")
+            REQUEST_ID.reset(bound)
 
 
 def _started(scope: Scope) -> bool:
@@ -106,12 +105,23 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return text if text is not None and _REQUEST_ID.match(text) else None
 
 
-class SecurityHeadersMiddleware:
-    """CSP with a per-request nonce, and the other security headers, on every response.
+def csp_nonce(scope: Scope) -> str:
+    """The CSP nonce of this response, created on first use (by the page renderer)."""
+    st = state(scope)
+    nonce: str | None = st.get("csp_nonce")
+    if nonce is None:
+        nonce = st["csp_nonce"] = secrets.token_urlsafe(18)
+    return nonce
 
-    The nonce is placed in ``request.state.csp_nonce`` for the page renderer. A response that
-    already carries one of these headers (e.g. a file download's own restrictive CSP) keeps it.
-    Header bytes are prepared once: this runs on every response, so it only appends tuples.
+
+class SecurityHeadersMiddleware:
+    """CSP, and the other security headers, on every response.
+
+    A response whose renderer asked for a nonce (``csp_nonce``: every page) gets a policy that
+    allows its nonce-marked inline script and style; any other response (JSON, files, redirects)
+    gets the same policy without a nonce, so nothing inline runs at all. A response that already
+    carries one of these headers (e.g. a file download's own restrictive CSP) keeps it. Header
+    bytes are prepared once: this runs on every response, so it only appends tuples.
     """
 
     def __init__(self, app: ASGIApp, *, hsts_seconds: int | None, extra_origins: Iterable[str] = ()) -> None:
@@ -134,6 +144,7 @@ class SecurityHeadersMiddleware:
             ]
         )
         self._csp_parts = [part.encode() for part in self.policy_template.split("{nonce}")]
+        self._csp_without_nonce = self.policy_template.replace(" 'nonce-{nonce}'", "").encode()
         static = {
             "x-content-type-options": "nosniff",
             "x-frame-options": "DENY",
@@ -145,15 +156,11 @@ class SecurityHeadersMiddleware:
             static["strict-transport-security"] = f"max-age={hsts_seconds}; includeSubDomains"
         self._static = [(name.encode(), value.encode()) for name, value in static.items()]
 
-    def policy(self, nonce: str) -> str:
-        return self.policy_template.replace("{nonce}", nonce)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        nonce = secrets.token_urlsafe(18)
-        state(scope)["csp_nonce"] = nonce
+        st = state(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -161,7 +168,9 @@ class SecurityHeadersMiddleware:
                 present = {name.lower() for name, _ in headers}
                 headers.extend(h for h in self._static if h[0] not in present)
                 if b"content-security-policy" not in present:
-                    headers.append((b"content-security-policy", nonce.encode().join(self._csp_parts)))
+                    nonce = st.get("csp_nonce")
+                    csp = self._csp_without_nonce if nonce is None else nonce.encode().join(self._csp_parts)
+                    headers.append((b"content-security-policy", csp))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

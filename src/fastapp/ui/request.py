@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse
 from fastapp.platform.auth import principal_of
 from fastapp.platform.csrf import csrf_token
 from fastapp.platform.htmx import is_htmx
+from fastapp.platform.middleware import csp_nonce
 from fastapp.ui.components import AccountMenu
 from fastapp.ui.layout import THEME_MODES, NavItem, Page, PageContext, ThemeMode
 
@@ -34,7 +35,7 @@ def page_context(request: Request) -> PageContext:
     return PageContext(
         product=app_state.product,
         assets=app_state.assets,
-        nonce=request.state.csp_nonce,
+        nonce=csp_nonce(request.scope),
         csrf_token=token,
         account=account,
         theme=theme_of(request),
