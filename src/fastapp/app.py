@@ -47,6 +47,7 @@ from fastapp.platform.logging import configure_logging
 from fastapp.platform.mail import MailTemplates, Message, create_mailer, new_message_id
 from fastapp.platform.middleware import (
     BodyLimitMiddleware,
+    PrefixDispatch,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
     TrustedNetworks,
@@ -182,7 +183,7 @@ def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
 
     responder = _responder(page_error_responder(pages))
     app: ASGIApp = CsrfMiddleware(
-        root,
+        PrefixDispatch(root, prefix=API_PREFIX, mounted=api),
         secret_key=config.app.secret_key.get_secret_value(),
         site_origin=config.app.site_url,
         secure_cookies=config.app.is_https,

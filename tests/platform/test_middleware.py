@@ -72,21 +72,36 @@ async def test_no_request_line_above_info_and_a_console_line_in_console_format(
     assert response.headers["x-request-id"] in line
 
 
-async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> None:
-    for path, is_page in (("/", True), ("/healthz", False), ("/api/v1/openapi.json", False), ("/no-such-page", True)):
-        headers = (await client.get(path)).headers
+async def test_pages_get_the_document_policy_with_their_nonce(client: httpx.AsyncClient) -> None:
+    for path in ("/", "/no-such-page", "/api/docs"):
+        response = await client.get(path)
+        assert response.headers["content-type"].startswith("text/html")
+        headers = response.headers
         csp = headers["content-security-policy"]
         script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
         assert "unsafe-inline" not in script_src
         assert "unsafe-eval" not in script_src
-        # Only a rendered page gets a nonce; JSON and other responses allow no inline script at all.
-        assert ("'nonce-" in script_src) is is_page, (path, script_src)
+        # A rendered page carries its nonce; Swagger UI (no inline code) gets none.
+        assert ("'nonce-" in script_src) is (path != "/api/docs"), (path, script_src)
         assert "frame-ancestors 'none'" in csp
         assert "default-src 'self'" in csp
         assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
         assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
         assert "camera=()" in headers["permissions-policy"]
+        assert headers["cross-origin-opener-policy"] == "same-origin"
         assert "strict-transport-security" not in headers  # plain http in tests
+
+
+async def test_other_responses_get_the_strictest_policy(client: httpx.AsyncClient) -> None:
+    css = next(p for p in (await client.get("/")).text.split('"') if p.startswith("/static/") and p.endswith(".css"))
+    for path in ("/healthz", "/api/v1/openapi.json", "/api/v1/me", css):
+        headers = (await client.get(path)).headers
+        assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'", path
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert "referrer-policy" not in headers  # document-only headers are left off
+        assert "permissions-policy" not in headers
 
 
 async def test_nonce_changes_per_request_and_matches_the_page(client: httpx.AsyncClient) -> None:
@@ -103,6 +118,8 @@ async def test_hsts_and_secure_cookie_names_over_https(tmp_path: Path, database_
         assert page.headers["strict-transport-security"].startswith("max-age=31536000")
         assert page.headers["set-cookie"].startswith("__Host-fastapp_anon=")
         assert "Secure" in page.headers["set-cookie"]
+        api = await http.get("https://testserver/api/v1/openapi.json")
+        assert api.headers["strict-transport-security"].startswith("max-age=31536000")
 
 
 async def test_cdn_static_url_is_used_and_allowed(tmp_path: Path, database_url: str) -> None:
@@ -156,3 +173,38 @@ async def test_streamed_body_through_csrf_form_parsing_is_cut_off(client: httpx.
         "/preferences/theme", content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize(("http_version", "counted"), [("1.1", False), ("2", True)])
+async def test_body_counting_is_skipped_only_where_no_body_can_follow(http_version: str, counted: bool) -> None:
+    """HTTP/1.1 without Content-Length or Transfer-Encoding has no body; HTTP/2 may still send one."""
+    from starlette.responses import PlainTextResponse
+
+    from fastapp.platform.errors import DomainError
+    from fastapp.platform.middleware import BodyLimitMiddleware
+
+    async def read_all(scope: dict[str, object], receive: object, send: object) -> None:
+        size = 0
+        while True:
+            message = await receive()  # type: ignore[operator]
+            size += len(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        await PlainTextResponse(str(size))(scope, receive, send)  # type: ignore[arg-type]
+
+    def responder(_scope: object, exc: DomainError) -> PlainTextResponse:
+        return PlainTextResponse(exc.detail, status_code=413)
+
+    chunks = [{"type": "http.request", "body": b"x" * 600, "more_body": True} for _ in range(3)]
+    chunks.append({"type": "http.request", "body": b"", "more_body": False})
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return chunks.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/x", "http_version": http_version, "headers": []}
+    await BodyLimitMiddleware(read_all, max_bytes=1000, responder=responder)(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == (413 if counted else 200)
