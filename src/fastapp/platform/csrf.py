@@ -92,7 +92,8 @@ class AnonymousSession:
 def csrf_token(scope: Scope) -> str:
     """A masked token for the page being rendered; marks the anonymous cookie as needed.
 
-    Empty for a page answered before this layer ran (the body limit's 413): it has no session yet.
+    Empty for a page answered before this layer ran (the body limit's 413) or past it (a bearer
+    request, which has no cookie session to bind a token to).
     """
     st = state(scope)
     tokens: CsrfTokens | None = st.get("csrf_tokens")
@@ -125,7 +126,8 @@ class CsrfMiddleware:
         self.session_key = session_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or bearer_token(scope) is not None:
+            # A bearer request carries no ambient credential: nothing to check, no token to render.
             await self.app(scope, receive, send)
             return
         st = state(scope)
@@ -156,7 +158,7 @@ class CsrfMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
     def _exempt(self, scope: Scope) -> bool:
-        if scope["path"] in self.exempt_paths or bearer_token(scope) is not None:
+        if scope["path"] in self.exempt_paths:
             return True
         # An API request with no cookie at all carries no ambient credential (a script, not a
         # browser session), so there is nothing to forge; a browser's cross-site request is
