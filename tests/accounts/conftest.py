@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from fastapp.config import Config
+from tests.conftest import csrf_token
 
 STRONG = "correct horse battery staple 42"
 LINK = re.compile(r"https?://[^\s\"'<>]+")
@@ -87,6 +88,12 @@ async def api_tokens(client: httpx.AsyncClient, address: str, password: str = ST
         response = await client.post("/api/v1/auth/token", json={"email": address, "password": password})
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+async def sign_in(client: httpx.AsyncClient, address: str, password: str = STRONG, **extra: str) -> httpx.Response:
+    """Sign in through the page form; the client keeps the session cookie."""
+    token = await csrf_token(client, "/sign-in")
+    return await client.post("/sign-in", data={"email": address, "password": password, "csrf_token": token, **extra})
 
 
 def bearer(tokens: dict[str, str]) -> dict[str, str]:

@@ -8,15 +8,10 @@ from pathlib import Path
 import httpx
 
 from fastapp.config import Config
-from tests.accounts.conftest import STRONG, last_link, mails_to, token_of, verified_user
+from tests.accounts.conftest import STRONG, last_link, mails_to, sign_in, token_of, verified_user
 from tests.conftest import client_for, csrf_token, make_config
 
 SESSION_COOKIE = "fastapp_session"
-
-
-async def sign_in(client: httpx.AsyncClient, address: str, password: str = STRONG, **extra: str) -> httpx.Response:
-    token = await csrf_token(client, "/sign-in")
-    return await client.post("/sign-in", data={"email": address, "password": password, "csrf_token": token, **extra})
 
 
 async def test_sign_up_verify_sign_in_and_out(client: httpx.AsyncClient, config: Config) -> None:

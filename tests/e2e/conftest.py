@@ -44,6 +44,8 @@ class Server:
     process: subprocess.Popen[str]
     log: Path
     started_in: float
+    #: The server's environment, for running ``fastapp`` commands against the same instance.
+    env: dict[str, str]
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +80,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             process.kill()
             raise RuntimeError(f"fastapp serve did not start:\n{log.read_text()}")
         time.sleep(0.1)
-    yield Server(url, process, log, time.perf_counter() - started)
+    yield Server(url, process, log, time.perf_counter() - started, env)
     process.terminate()
     process.wait(timeout=20)
 

@@ -45,6 +45,14 @@ async def test_home_page_describes_the_instance(client: httpx.AsyncClient, backe
     assert 'id="toasts"' in html
 
 
+async def test_every_kind_of_page_is_one_document(client: httpx.AsyncClient) -> None:
+    """Route-returned pages, ``render_response`` pages and error pages each start with one doctype."""
+    for path in ("/", "/sign-in", "/sign-up", "/password/forgot", "/no-such-page", "/api/docs"):
+        text = (await client.get(path)).text
+        assert text.startswith("<!doctype html>"), path
+        assert text.count("<!doctype html>") == 1, path
+
+
 async def test_pages_reference_no_other_origin(client: httpx.AsyncClient) -> None:
     for path in ("/", "/no-such-page", "/api/docs"):
         html = (await client.get(path)).text

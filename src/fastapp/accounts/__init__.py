@@ -3,7 +3,7 @@ sessions and devices, API tokens."""
 
 from __future__ import annotations
 
-from fastapp.accounts import api, pages
+from fastapp.accounts import admin, api, pages
 from fastapp.accounts.services import sync_built_in_roles
 from fastapp.accounts.wiring import listen_for_invalidations
 from fastapp.platform.registry import Registry
@@ -20,7 +20,8 @@ RATE_LIMITS = {
 
 
 def register(registry: Registry) -> None:
-    registry.page_routers.append(pages.rt)
+    registry.page_routers.extend([pages.rt, admin.rt])
+    registry.nav_items.append(("Roles", admin.roles_page.to(), "shield", admin.PERMISSION))
     registry.api_routers.extend([api.router, api.me_router, api.roles_router])
     registry.on_startup.append(sync_built_in_roles)
     registry.background.append(listen_for_invalidations)

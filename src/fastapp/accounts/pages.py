@@ -19,27 +19,14 @@ from fastapp.accounts.mfa import Enrolment
 from fastapp.accounts.models import AuthSession
 from fastapp.accounts.policy import require_recent_authentication
 from fastapp.accounts.services import SIGN_IN_FAILED
+from fastapp.accounts.web import context_of, csrf_of, runtime_of, signed_in
 from fastapp.platform.auth import principal_of
-from fastapp.platform.context import Principal, Runtime, open_context
-from fastapp.platform.csrf import csrf_token
-from fastapp.platform.errors import Invalid, ReauthenticationRequired, Unauthenticated
+from fastapp.platform.context import Principal, Runtime
+from fastapp.platform.errors import Invalid, ReauthenticationRequired
 from fastapp.ui.request import render, render_response
 
 rt = APIRouter()
 HOME_AFTER_SIGN_IN = "/account/security"
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _context(request: Request):  # type: ignore[no-untyped-def]
-    return open_context(_runtime(request), **wiring.request_context_args(request.scope))
-
-
-def _csrf(request: Request) -> str:
-    return csrf_token(request.scope)
 
 
 def _safe_next(value: str) -> str:
@@ -47,13 +34,6 @@ def _safe_next(value: str) -> str:
     if value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return HOME_AFTER_SIGN_IN
-
-
-def _signed_in(request: Request) -> Principal:
-    principal = principal_of(request.scope)
-    if principal is None or principal.via != "cookie":
-        raise Unauthenticated("Sign in to continue.", next=request.url.path)
-    return principal
 
 
 def _set_session_cookie(response: Response, runtime: Runtime, token: str, *, remember: bool) -> None:
@@ -74,7 +54,7 @@ def _set_session_cookie(response: Response, runtime: Runtime, token: str, *, rem
 
 @rt("/sign-up", methods=["get"])
 async def sign_up_page(request: Request) -> FT | tuple[FT, ...]:
-    form = c.SignUpForm(sign_up.to(), _csrf(request), values={}, errors={}, message=None)
+    form = c.SignUpForm(sign_up.to(), csrf_of(request), values={}, errors={}, message=None)
     footer = c.Link("Already have an account? Sign in", sign_in_page.to())
     return render_response(
         request, "Create an account", c.AuthCard("Create an account", "It takes a minute.", form, footer=footer)
@@ -83,14 +63,14 @@ async def sign_up_page(request: Request) -> FT | tuple[FT, ...]:
 
 @rt("/sign-up", methods=["post"])
 async def sign_up(request: Request, email: str = "", password: str = "", display_name: str = "") -> object:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             await wiring.accounts(runtime, ctx).register(email=email, password=password, display_name=display_name)
     except Invalid as exc:
         form = c.SignUpForm(
             sign_up.to(),
-            _csrf(request),
+            csrf_of(request),
             values={"email": email, "display_name": display_name},
             errors=exc.fields,
             message="Please correct the fields below.",
@@ -117,15 +97,15 @@ async def check_email(request: Request, sent: str = "") -> FT | tuple[FT, ...]:
 @rt("/verify-email", methods=["get"])
 async def verify_email_page(request: Request, token: str = "") -> FT | tuple[FT, ...]:
     # Confirming takes a click (POST): mail scanners that open links must not use them up.
-    form = c.ConfirmForm(verify_email.to(), _csrf(request), token, "Confirm my email address")
+    form = c.ConfirmForm(verify_email.to(), csrf_of(request), token, "Confirm my email address")
     return render(request, "Confirm your email", c.AuthCard("Confirm your email", "One click to finish.", form))
 
 
 @rt("/verify-email", methods=["post"])
 async def verify_email(request: Request, token: str = "") -> object:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             user = await wiring.accounts(runtime, ctx).verify_email(token)
             await wiring.sessions(runtime, ctx).invalidate_user(user.id)
     except Invalid as exc:
@@ -144,8 +124,8 @@ async def verify_email(request: Request, token: str = "") -> object:
 
 @rt("/verify-email/pending", methods=["get"])
 async def verify_pending(request: Request) -> FT | tuple[FT, ...]:
-    _signed_in(request)
-    form = c.ConfirmForm(resend_verification.to(), _csrf(request), "", "Send the link again")
+    signed_in(request)
+    form = c.ConfirmForm(resend_verification.to(), csrf_of(request), "", "Send the link again")
     return render(
         request,
         "Confirm your email",
@@ -153,16 +133,16 @@ async def verify_pending(request: Request) -> FT | tuple[FT, ...]:
             "Confirm your email",
             "Open the link we mailed you to start using your account.",
             form,
-            footer=c.SignOutForm(sign_out.to(), _csrf(request)),
+            footer=c.SignOutForm(sign_out.to(), csrf_of(request)),
         ),
     )
 
 
 @rt("/verify-email/resend", methods=["post"])
 async def resend_verification(request: Request) -> object:
-    principal = _signed_in(request)
-    runtime = _runtime(request)
-    async with _context(request) as ctx:
+    principal = signed_in(request)
+    runtime = runtime_of(request)
+    async with context_of(request) as ctx:
         service = wiring.accounts(runtime, ctx)
         await service.resend_verification(await service.get_user(principal.user_id))
     return Redirect(check_email.to() + "?sent=verify")
@@ -177,7 +157,7 @@ async def sign_in_page(request: Request, next: str = "") -> HTMLResponse:
 
 
 def _sign_in_form(request: Request, *, email: str, error: str | None, next_url: str) -> HTMLResponse:
-    form = c.SignInForm(sign_in.to(), _csrf(request), email=email, error=error, next_url=next_url)
+    form = c.SignInForm(sign_in.to(), csrf_of(request), email=email, error=error, next_url=next_url)
     footer = c.Link("Forgot your password?", forgot_password_page.to())
     return render_response(
         request, "Sign in", c.AuthCard("Sign in", "Welcome back.", form, footer=footer), status=422 if error else 200
@@ -186,9 +166,9 @@ def _sign_in_form(request: Request, *, email: str, error: str | None, next_url: 
 
 @rt("/sign-in", methods=["post"])
 async def sign_in(request: Request, email: str = "", password: str = "", remember: str = "", next: str = "") -> object:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             service = wiring.accounts(runtime, ctx)
             user = await service.authenticate(email=email, password=password)
             if wiring.two_factor(runtime, ctx).is_on(user):
@@ -214,7 +194,7 @@ def _signed_in_response(request: Request, runtime: Runtime, token: str, *, remem
 def _second_step_form(
     request: Request, pending: str, *, remember: str, next_url: str, error: str | None = None
 ) -> HTMLResponse:
-    form = c.SecondFactorForm(second_factor.to(), _csrf(request), pending, error=error)
+    form = c.SecondFactorForm(second_factor.to(), csrf_of(request), pending, error=error)
     form.children = (
         *form.children,
         Input(type="hidden", name="remember", value=remember),
@@ -232,9 +212,9 @@ def _second_step_form(
 async def second_factor(
     request: Request, pending: str = "", code: str = "", remember: str = "", next: str = ""
 ) -> object:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             service = wiring.accounts(runtime, ctx)
             user = await service.user_from_second_step(pending)
             await wiring.two_factor(runtime, ctx).verify(user, code)
@@ -251,9 +231,9 @@ async def second_factor(
 @rt("/sign-out", methods=["post"])
 async def sign_out(request: Request) -> object:
     principal = principal_of(request.scope)
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     if principal is not None and principal.via == "cookie":
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             await wiring.sessions(runtime, ctx).end(principal.user_id, principal.session_id)
     response = Redirect("/").__response__(request)
     response.delete_cookie(
@@ -271,7 +251,7 @@ async def sign_out(request: Request) -> object:
 
 @rt("/password/forgot", methods=["get"])
 async def forgot_password_page(request: Request) -> FT | tuple[FT, ...]:
-    form = c.EmailForm(forgot_password.to(), _csrf(request), "Send reset link")
+    form = c.EmailForm(forgot_password.to(), csrf_of(request), "Send reset link")
     return render_response(
         request,
         "Reset your password",
@@ -281,28 +261,28 @@ async def forgot_password_page(request: Request) -> FT | tuple[FT, ...]:
 
 @rt("/password/forgot", methods=["post"])
 async def forgot_password(request: Request, email: str = "") -> object:
-    runtime = _runtime(request)
-    async with _context(request) as ctx:
+    runtime = runtime_of(request)
+    async with context_of(request) as ctx:
         await wiring.accounts(runtime, ctx).request_password_reset(email)
     return Redirect(check_email.to() + "?sent=reset")
 
 
 @rt("/password/reset", methods=["get"])
 async def reset_password_page(request: Request, token: str = "") -> FT | tuple[FT, ...]:
-    form = c.NewPasswordForm(reset_password.to(), _csrf(request), token)
+    form = c.NewPasswordForm(reset_password.to(), csrf_of(request), token)
     return render(request, "Choose a new password", c.AuthCard("Choose a new password", "", form))
 
 
 @rt("/password/reset", methods=["post"])
 async def reset_password(request: Request, token: str = "", password: str = "") -> object:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             user = await wiring.accounts(runtime, ctx).reset_password(token, password)
             await wiring.sessions(runtime, ctx).end_all(user.id)
     except Invalid as exc:
         form = c.NewPasswordForm(
-            reset_password.to(), _csrf(request), token, error=exc.fields.get("password", exc.detail)
+            reset_password.to(), csrf_of(request), token, error=exc.fields.get("password", exc.detail)
         )
         return render_response(
             request, "Choose a new password", c.AuthCard("Choose a new password", "", form), status=422
@@ -324,9 +304,9 @@ async def reset_password(request: Request, token: str = "", password: str = "") 
 async def _security_page(
     request: Request, principal: Principal, errors: dict[str, str], *, status: int = 200
 ) -> HTMLResponse:
-    runtime = _runtime(request)
-    csrf = _csrf(request)
-    async with _context(request) as ctx:
+    runtime = runtime_of(request)
+    csrf = csrf_of(request)
+    async with context_of(request) as ctx:
         user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
         sessions: list[AuthSession] = await wiring.sessions(runtime, ctx).active(principal.user_id)
         tokens = await wiring.personal_tokens(runtime, ctx).active(principal.user_id)
@@ -368,7 +348,7 @@ async def _security_page(
 
 @rt("/account/security", methods=["get"])
 async def security(request: Request) -> object:
-    principal = _signed_in(request)
+    principal = signed_in(request)
     if not principal.verified:
         return Redirect(verify_pending.to())
     return await _security_page(request, principal, {})
@@ -376,28 +356,28 @@ async def security(request: Request) -> object:
 
 @rt("/account/sessions/{session_id}/end", methods=["post"])
 async def end_session(request: Request, session_id: str) -> object:
-    principal = _signed_in(request)
-    runtime = _runtime(request)
-    async with _context(request) as ctx:
+    principal = signed_in(request)
+    runtime = runtime_of(request)
+    async with context_of(request) as ctx:
         await wiring.sessions(runtime, ctx).end(principal.user_id, _uuid(session_id))
     return Redirect(security.to())
 
 
 @rt("/account/sessions/end-others", methods=["post"])
 async def end_other_sessions(request: Request) -> object:
-    principal = _signed_in(request)
-    runtime = _runtime(request)
-    async with _context(request) as ctx:
+    principal = signed_in(request)
+    runtime = runtime_of(request)
+    async with context_of(request) as ctx:
         await wiring.sessions(runtime, ctx).end_all(principal.user_id, except_session=principal.session_id)
     return Redirect(security.to())
 
 
 @rt("/account/password", methods=["post"])
 async def change_password(request: Request, current_password: str = "", new_password: str = "") -> object:
-    principal = _signed_in(request)
-    runtime = _runtime(request)
+    principal = signed_in(request)
+    runtime = runtime_of(request)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             service = wiring.accounts(runtime, ctx)
             await service.change_password(
                 await service.get_user(principal.user_id), current=current_password, new=new_password
@@ -427,7 +407,7 @@ def sign_in_url(next_path: str) -> str:
 def _unless_recent(request: Request, principal: Principal) -> Response | None:
     """A redirect to the password confirmation (back to the security page) when the sign-in is
     older than the sudo window; None when the sensitive action may go ahead."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
         require_recent_authentication(
             principal, now=runtime.backends.clock.now(), minutes=wiring.kit(runtime).settings.sudo_minutes
@@ -440,8 +420,8 @@ def _unless_recent(request: Request, principal: Principal) -> Response | None:
 
 @rt("/account/confirm-password", methods=["get"])
 async def confirm_password_page(request: Request, next: str = "") -> HTMLResponse:
-    _signed_in(request)
-    form = c.PasswordConfirmForm(confirm_password.to(), _csrf(request), _safe_next(next))
+    signed_in(request)
+    form = c.PasswordConfirmForm(confirm_password.to(), csrf_of(request), _safe_next(next))
     return render_response(
         request,
         "Confirm your password",
@@ -451,17 +431,17 @@ async def confirm_password_page(request: Request, next: str = "") -> HTMLRespons
 
 @rt("/account/confirm-password", methods=["post"])
 async def confirm_password(request: Request, password: str = "", next: str = "") -> object:
-    principal = _signed_in(request)
-    runtime = _runtime(request)
+    principal = signed_in(request)
+    runtime = runtime_of(request)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             service = wiring.accounts(runtime, ctx)
             user = await service.get_user(principal.user_id)
             await service.authenticate(email=user.email, password=password)
             await wiring.sessions(runtime, ctx).reauthenticated(principal.session_id)
     except Invalid:
         form = c.PasswordConfirmForm(
-            confirm_password.to(), _csrf(request), _safe_next(next), error="The password is not correct."
+            confirm_password.to(), csrf_of(request), _safe_next(next), error="The password is not correct."
         )
         return render_response(
             request,
@@ -474,18 +454,18 @@ async def confirm_password(request: Request, password: str = "", next: str = "")
 
 @rt("/account/two-factor/begin", methods=["post"])
 async def begin_two_factor(request: Request) -> object:
-    principal = _signed_in(request)
+    principal = signed_in(request)
     if (reauthenticate := _unless_recent(request, principal)) is not None:
         return reauthenticate
-    runtime = _runtime(request)
-    async with _context(request) as ctx:
+    runtime = runtime_of(request)
+    async with context_of(request) as ctx:
         mfa = wiring.two_factor(runtime, ctx)
         enrolment = await mfa.begin(await wiring.accounts(runtime, ctx).get_user(principal.user_id))
     return _enrol_page(request, enrolment)
 
 
 def _enrol_page(request: Request, enrolment: Enrolment, *, error: str | None = None) -> HTMLResponse:
-    card = c.EnrolCard(enrolment.qr_svg, enrolment.secret, confirm_two_factor.to(), _csrf(request), error=error)
+    card = c.EnrolCard(enrolment.qr_svg, enrolment.secret, confirm_two_factor.to(), csrf_of(request), error=error)
     subtitle = "Use an app such as Aegis, Google Authenticator or 1Password."
     return render_response(
         request,
@@ -497,14 +477,14 @@ def _enrol_page(request: Request, enrolment: Enrolment, *, error: str | None = N
 
 @rt("/account/two-factor/confirm", methods=["post"])
 async def confirm_two_factor(request: Request, code: str = "") -> object:
-    principal = _signed_in(request)
-    runtime = _runtime(request)
+    principal = signed_in(request)
+    runtime = runtime_of(request)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
             codes = await wiring.two_factor(runtime, ctx).confirm(user, code)
     except Invalid as exc:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             mfa = wiring.two_factor(runtime, ctx)
             user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
             if user.totp_pending is None:
@@ -518,10 +498,10 @@ async def confirm_two_factor(request: Request, code: str = "") -> object:
 
 @rt("/account/two-factor/disable", methods=["post"])
 async def disable_two_factor(request: Request, password: str = "", code: str = "") -> object:
-    principal = _signed_in(request)
-    runtime = _runtime(request)
+    principal = signed_in(request)
+    runtime = runtime_of(request)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
             await wiring.two_factor(runtime, ctx).disable(user, password=password, code=code)
     except Invalid as exc:
@@ -532,12 +512,12 @@ async def disable_two_factor(request: Request, password: str = "", code: str = "
 @rt("/account/email", methods=["post"])
 async def change_email(request: Request, email: str = "") -> object:
     """Mail a confirmation link to a new address (needs a recent password confirmation)."""
-    principal = _signed_in(request)
+    principal = signed_in(request)
     if (reauthenticate := _unless_recent(request, principal)) is not None:
         return reauthenticate
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             service = wiring.accounts(runtime, ctx)
             await service.request_email_change(await service.get_user(principal.user_id), email)
     except Invalid as exc:
@@ -556,7 +536,7 @@ async def change_email(request: Request, email: str = "") -> object:
 @rt("/account/tokens", methods=["post"])
 async def create_token(request: Request) -> object:
     """A personal access token, shown once (needs a recent password confirmation)."""
-    principal = _signed_in(request)
+    principal = signed_in(request)
     if (reauthenticate := _unless_recent(request, principal)) is not None:
         return reauthenticate
     form = await request.form()
@@ -565,9 +545,9 @@ async def create_token(request: Request) -> object:
         days = int(str(form.get("expires_in_days", "90")) or 90)
     except ValueError:
         days = 0  # refused below with a message
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             row, secret = await wiring.personal_tokens(runtime, ctx).create(
                 principal, name=name, scopes=[str(v) for v in form.getlist("scopes")], expires_in_days=days
             )
@@ -578,8 +558,8 @@ async def create_token(request: Request) -> object:
 
 @rt("/account/tokens/{token_id}/revoke", methods=["post"])
 async def revoke_token(request: Request, token_id: str) -> object:
-    principal = _signed_in(request)
-    runtime = _runtime(request)
-    async with _context(request) as ctx:
+    principal = signed_in(request)
+    runtime = runtime_of(request)
+    async with context_of(request) as ctx:
         await wiring.personal_tokens(runtime, ctx).revoke(principal.user_id, _uuid(token_id))
     return Redirect(security.to())

@@ -370,6 +370,20 @@ class AccountService:
         roles = (await self.ctx.session.scalars(select(Role).order_by(Role.name))).all()
         return [(role, await role_permissions_of(self.ctx, role.id)) for role in roles]
 
+    async def role_members(self) -> dict[uuid.UUID, int]:
+        """How many users hold each role (roles nobody holds are absent)."""
+        rows = await self.ctx.session.execute(select(UserRole.role_id, func.count()).group_by(UserRole.role_id))
+        return {role_id: int(count) for role_id, count in rows.all()}
+
+    async def set_role_by_email(self, email: str, role_name: str, *, granter: frozenset[str]) -> User:
+        """``set_role`` for the account with ``email`` (the admin page's form)."""
+        user = await self.find_by_email(email)
+        if user is None:
+            message = "No account uses that email address."
+            raise NotFound(message, fields={"email": message})
+        await self.set_role(user, role_name, granter=granter)
+        return user
+
     async def create_role(
         self, *, name: str, description: str, parent: str | None, permissions: set[str], granter: frozenset[str]
     ) -> Role:

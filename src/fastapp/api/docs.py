@@ -37,6 +37,6 @@ def swagger_ui(assets: Assets, *, title: str, openapi_url: str) -> Callable[[Req
             ),
             lang="en",
         )
-        return HTMLResponse("<!doctype html>\n" + to_xml(page))
+        return HTMLResponse(to_xml(page))  # <html> brings its doctype
 
     return docs

@@ -9,4 +9,4 @@ from fastapp.platform.registry import Registry
 def register(registry: Registry) -> None:
     registry.page_routers.append(pages.rt)
     registry.api_routers.append(api.router)
-    registry.nav_items.append(("Home", pages.index.to(), "house"))
+    registry.nav_items.append(("Home", pages.index.to(), "house", ""))

@@ -23,8 +23,9 @@ class Registry:
     api_routers: list[Any] = field(default_factory=list)
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     csrf_exempt: set[str] = field(default_factory=set)
-    #: (label, href, icon) links in the main navigation, in registration order.
-    nav_items: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (label, href, icon, permission) links in the main navigation, in registration order; a
+    #: link with a permission is shown only to users who hold it ("" shows it to everyone).
+    nav_items: list[tuple[str, str, str, str]] = field(default_factory=list)
     #: Run once at start-up, after migrations, each in its own transaction (seed data, caches).
     on_startup: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
 

@@ -73,6 +73,8 @@ class NavItem:
     label: str
     href: str
     icon: str = ""
+    #: Shown only to a user holding this permission; "" shows it to everyone.
+    permission: str = ""
 
 
 @dataclass(frozen=True)

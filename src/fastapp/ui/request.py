@@ -41,7 +41,11 @@ def page_context(request: Request) -> PageContext:
         theme=theme_of(request),
         theme_url=app_state.theme_url,
         path=request.url.path,
-        nav=tuple(cast(list[NavItem], app_state.nav)),
+        nav=tuple(
+            i
+            for i in cast(list[NavItem], app_state.nav)
+            if not i.permission or (principal and principal.can(i.permission))
+        ),
         footer_note=app_state.footer_note,
     )
 
@@ -55,6 +59,5 @@ def render(request: Request, title: str, *content: FT) -> FT | tuple[FT, ...]:
 
 def render_response(request: Request, title: str, *content: FT, status: int = 200) -> HTMLResponse:
     """Like ``render``, as a response with ``status`` (e.g. 422 for a form with errors)."""
-    page = render(request, title, *content)
-    prefix = "" if is_htmx(request.headers) else "<!doctype html>\n"
-    return HTMLResponse(prefix + to_xml(page), status_code=status)
+    # A full page's <html> root already renders with its doctype.
+    return HTMLResponse(to_xml(render(request, title, *content)), status_code=status)

@@ -42,7 +42,7 @@ def create_pages_app(runtime: Runtime, assets: Assets) -> FastHTML:
     app.state.footer_note = f"{config.app.name} · {config.app.env.value} mode"
     app.state.sign_in_path = runtime.registry.sign_in_path
     app.state.account_links = runtime.registry.account_links
-    app.state.nav = [NavItem(label, href, icon) for label, href, icon in runtime.registry.nav_items]
+    app.state.nav = [NavItem(*item) for item in runtime.registry.nav_items]
     pages.rt.to_app(app)
     if config.app.env is Environment.development:  # the outbox viewer shows every user's mail
         dev_mail.rt.to_app(app)

@@ -40,7 +40,7 @@ def error_response(
         level: ToastLevel = "warning" if status < 500 else "error"
         return HTMLResponse(to_xml(OobToast(detail, level)), status_code=status, headers=headers)
     page = Page(page_context(request), title, ErrorContent(status, title, detail, request_id))
-    return HTMLResponse("<!doctype html>\n" + to_xml(page), status_code=status, headers=headers)
+    return HTMLResponse(to_xml(page), status_code=status, headers=headers)  # <html> brings its doctype
 
 
 def domain_error_response(request: Request, exc: DomainError) -> Response:

@@ -1,0 +1,126 @@
+"""Roles administration (``roles:manage``): every role and what it may do, custom roles, assignment.
+
+The same services as ``/api/v1/roles`` and ``PUT /api/v1/users/{id}/role``, with the same rules:
+nobody grants a permission they do not hold, and the last owner stays owner.
+"""
+
+from __future__ import annotations
+
+from fasthtml.common import APIRouter
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from fastapp.accounts import admin_components as c
+from fastapp.accounts import wiring
+from fastapp.accounts.policy import PERMISSIONS, require
+from fastapp.accounts.web import context_of, csrf_of, runtime_of, signed_in
+from fastapp.platform.context import Principal
+from fastapp.platform.errors import DomainError
+from fastapp.ui.request import render_response
+
+rt = APIRouter()
+PERMISSION = "roles:manage"
+
+
+def _manager(request: Request) -> Principal:
+    return require(signed_in(request), PERMISSION)
+
+
+async def _page(
+    request: Request,
+    principal: Principal,
+    *,
+    notice: str | None = None,
+    create: tuple[dict[str, str], frozenset[str], DomainError | None] = ({}, frozenset(), None),
+    assign: tuple[dict[str, str], DomainError | None] = ({}, None),
+    status: int = 200,
+) -> HTMLResponse:
+    runtime = runtime_of(request)
+    csrf = csrf_of(request)
+    async with context_of(request) as ctx:
+        service = wiring.accounts(runtime, ctx)
+        roles = await service.list_roles()
+        members = await service.role_members()
+    names = {role.id: role.name for role, _ in roles}
+    views = [
+        c.RoleView(
+            name=role.name,
+            description=role.description,
+            parent=names.get(role.parent_id) if role.parent_id else None,
+            built_in=role.built_in,
+            permissions=tuple(sorted(permissions)),
+            members=members.get(role.id, 0),
+        )
+        for role, permissions in roles
+    ]
+    role_names = [v.name for v in views]
+    create_values, chosen, create_error = create
+    assign_values, assign_error = assign
+    return render_response(
+        request,
+        "Roles",
+        c.RolesPage(
+            notice,
+            c.RolesTable(views),
+            c.AssignRoleForm(
+                assign_role.to(),
+                csrf,
+                roles=role_names,
+                values=assign_values,
+                errors=assign_error.fields if assign_error else {},
+                message=assign_error.detail if assign_error and not assign_error.fields else None,
+            ),
+            c.NewRoleForm(
+                create_role.to(),
+                csrf,
+                roles=role_names,
+                permissions=PERMISSIONS,
+                grantable=principal.permissions,
+                values=create_values,
+                chosen=chosen,
+                errors=create_error.fields if create_error else {},
+                message=create_error.detail if create_error and not create_error.fields else None,
+            ),
+        ),
+        status=status,
+    )
+
+
+@rt("/admin/roles", methods=["get"])
+async def roles_page(request: Request) -> HTMLResponse:
+    return await _page(request, _manager(request))
+
+
+@rt("/admin/roles", methods=["post"])
+async def create_role(request: Request) -> HTMLResponse:
+    principal = _manager(request)
+    form = await request.form()
+    values = {k: str(form.get(k, "")) for k in ("name", "description", "parent")}
+    chosen = frozenset(str(v) for v in form.getlist("permissions"))
+    runtime = runtime_of(request)
+    try:
+        async with context_of(request) as ctx:
+            role = await wiring.accounts(runtime, ctx).create_role(
+                name=values["name"],
+                description=values["description"],
+                parent=values["parent"] or None,
+                permissions=set(chosen),
+                granter=principal.permissions,
+            )
+            name = role.name
+    except DomainError as exc:
+        return await _page(request, principal, create=(values, chosen, exc), status=exc.status)
+    return await _page(request, principal, notice=f"The role {name} was created.")
+
+
+@rt("/admin/roles/assign", methods=["post"])
+async def assign_role(request: Request, email: str = "", role: str = "") -> HTMLResponse:
+    principal = _manager(request)
+    runtime = runtime_of(request)
+    try:
+        async with context_of(request) as ctx:
+            user = await wiring.accounts(runtime, ctx).set_role_by_email(email, role, granter=principal.permissions)
+            who = user.email
+    except DomainError as exc:
+        return await _page(request, principal, assign=({"email": email, "role": role}, exc), status=exc.status)
+    return await _page(request, principal, notice=f"{who} now has the role {role}, from their next request on.")

@@ -1,0 +1,205 @@
+"""Components of the roles administration page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fasthtml.common import (
+    FT,
+    Caption,
+    Div,
+    Fieldset,
+    Form,
+    Input,
+    Label,
+    Legend,
+    Option,
+    P,
+    Select,
+    Span,
+    Table,
+    Tbody,
+    Td,
+    Th,
+    Thead,
+    Tr,
+)
+from monsterui.daisy import AlertT
+from monsterui.franken import H2, Card, TextPresets
+
+from fastapp.ui.components import CsrfField, FormErrors, FormField, PageHeading, SubmitButton
+
+
+@dataclass(frozen=True)
+class RoleView:
+    name: str
+    description: str
+    parent: str | None
+    built_in: bool
+    permissions: tuple[str, ...]
+    members: int
+
+
+def RolesTable(roles: list[RoleView]) -> FT:
+    rows = [
+        Tr(
+            Th(
+                Span(r.name, cls="font-medium"),
+                Span(" · built-in", cls=TextPresets.muted_sm) if r.built_in else None,
+                scope="row",
+            ),
+            Td(r.parent or "—"),
+            Td(r.description or "—"),
+            Td(", ".join(r.permissions) or "none"),
+            Td(str(r.members)),
+        )
+        for r in roles
+    ]
+    return Card(
+        Div(
+            Table(
+                Caption("Roles and what each may do. A role also holds every permission of the role it extends."),
+                Thead(Tr(*(Th(h, scope="col") for h in ("Role", "Extends", "Description", "Permissions", "Users")))),
+                Tbody(*rows),
+                cls="uk-table uk-table-divider uk-table-sm",
+            ),
+            cls="overflow-x-auto",
+            # Scrolls sideways on narrow screens: focusable so the keyboard can scroll it too.
+            tabindex="0",
+            role="region",
+            aria_label="Roles table",
+        ),
+        header=H2("Roles", cls="text-lg"),
+        cls="min-w-0",  # a grid item may shrink below the table's width; the table scrolls inside
+    )
+
+
+def _select(label: str, name: str, options: list[tuple[str, str]], *, selected: str = "", error: str | None) -> FT:
+    ident = f"field-{name}"
+    return Div(
+        Label(label, fr=ident, cls="uk-form-label"),
+        Select(
+            *(Option(text, value=value, selected=value == selected) for value, text in options),
+            id=ident,
+            name=name,
+            cls=("uk-select", "uk-form-danger" if error else ""),
+            aria_invalid="true" if error else None,
+            aria_describedby=f"{ident}-error" if error else None,
+        ),
+        P(error, id=f"{ident}-error", cls="text-sm text-red-700 dark:text-red-400", role="alert") if error else None,
+        cls="space-y-1",
+    )
+
+
+def NewRoleForm(
+    action: str,
+    csrf: str,
+    *,
+    roles: list[str],
+    permissions: dict[str, str],
+    grantable: frozenset[str],
+    values: dict[str, str],
+    chosen: frozenset[str],
+    errors: dict[str, str],
+    message: str | None,
+) -> FT:
+    boxes = [
+        Div(
+            Input(
+                type="checkbox",
+                id=f"permission-{name}",
+                name="permissions",
+                value=name,
+                cls="uk-checkbox",
+                checked=name in chosen,
+                disabled=name not in grantable,
+            ),
+            Label(
+                Span(name, cls="font-medium"),
+                Span(f" · {text}" + ("" if name in grantable else " (you do not hold it)"), cls=TextPresets.muted_sm),
+                fr=f"permission-{name}",
+            ),
+            cls="flex items-center gap-2",
+        )
+        for name, text in permissions.items()
+    ]
+    return Card(
+        Form(
+            FormErrors(message),
+            CsrfField(csrf),
+            FormField(
+                "Name",
+                "name",
+                value=values.get("name", ""),
+                error=errors.get("name"),
+                field_id="role-name",
+                help="2 to 64 letters, digits, - or _, e.g. support.",
+            ),
+            FormField(
+                "Description",
+                "description",
+                value=values.get("description", ""),
+                error=errors.get("description"),
+                field_id="role-description",
+                required=False,
+            ),
+            _select(
+                "Extends",
+                "parent",
+                [("", "nothing (only the permissions below)"), *((r, r) for r in roles)],
+                selected=values.get("parent", "member"),
+                error=errors.get("parent"),
+            ),
+            Fieldset(
+                Legend("Permissions", cls="uk-form-label"),
+                *boxes,
+                P(errors["permissions"], cls="text-sm text-red-700 dark:text-red-400", role="alert")
+                if errors.get("permissions")
+                else None,
+                cls="space-y-1",
+            ),
+            SubmitButton("Create role"),
+            method="post",
+            action=action,
+            cls="space-y-4",
+            novalidate=True,
+        ),
+        header=H2("Create a role", cls="text-lg"),
+    )
+
+
+def AssignRoleForm(
+    action: str, csrf: str, *, roles: list[str], values: dict[str, str], errors: dict[str, str], message: str | None
+) -> FT:
+    return Card(
+        Form(
+            FormErrors(message),
+            CsrfField(csrf),
+            FormField(
+                "Email of the account",
+                "email",
+                type="email",
+                value=values.get("email", ""),
+                error=errors.get("email"),
+                field_id="assign-email",
+                autocomplete="off",
+            ),
+            _select("Role", "role", [(r, r) for r in roles], selected=values.get("role", ""), error=errors.get("role")),
+            P("The user gets exactly this role, from their next request on.", cls=TextPresets.muted_sm),
+            SubmitButton("Assign role"),
+            method="post",
+            action=action,
+            cls="space-y-4",
+            novalidate=True,
+        ),
+        header=H2("Assign a role", cls="text-lg"),
+    )
+
+
+def RolesPage(notice: str | None, table: FT, assign: FT, create: FT) -> FT:
+    return Div(
+        PageHeading("Roles", "Who may do what. Checks are always by permission, never by role name."),
+        Div(Span(notice), cls=("alert", AlertT.success), role="status") if notice else None,
+        Div(table, assign, create, cls="grid gap-6"),
+        cls="space-y-6",
+    )
