@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from fastapp.app import build_registry, create_app, metadata
 from fastapp.config import (
     AppSettings,
+    AuditSettings,
     AuthSettings,
     Config,
     DatabaseSettings,
@@ -164,6 +165,7 @@ def make_config(var_dir: Path, database_url: str = "", redis_url: str = "", **ap
         auth=AuthSettings.model_construct(**_defaults(AuthSettings, auth)),
         security=SecuritySettings.model_construct(**_defaults(SecuritySettings, security)),
         mail=MailSettings.model_construct(**_defaults(MailSettings, {})),
+        audit=AuditSettings.model_construct(**_defaults(AuditSettings, {})),
     )
 
 

@@ -32,6 +32,8 @@ from fastapp.accounts.wiring import authenticator
 from fastapp.api import API_PREFIX, create_api_app
 from fastapp.api.docs import swagger_ui
 from fastapp.api.errors import domain_problem
+from fastapp.audit.chain import derive_key as derive_audit_key
+from fastapp.audit.services import set_key as set_audit_key
 from fastapp.config import Config, load_config
 from fastapp.platform.auth import AuthenticationMiddleware, csrf_session_key
 from fastapp.platform.cache import create_cache
@@ -60,7 +62,7 @@ from fastapp.web import create_pages_app
 from fastapp.web.errors import page_error_responder
 
 #: Domain packages, in registration order (navigation follows it).
-DOMAINS = ("fastapp.home", "fastapp.accounts")
+DOMAINS = ("fastapp.home", "fastapp.audit", "fastapp.accounts")
 STATIC_DIR = Path(__file__).parent / "static"
 LIMITS = "platform.rate-limits"
 TASKS = "platform.background-tasks"
@@ -112,6 +114,7 @@ async def start(runtime: Runtime) -> None:
     runtime.backends = Backends(db=db, cache=cache, clock=SystemClock(), limits=runtime.services[LIMITS])
     setting = config.security.encryption_keys.get_secret_value()
     set_active_keyring(select_keyring(setting, var_dir=config.app.var_dir, production=config.is_production))
+    set_audit_key(derive_audit_key(config.app.secret_key.get_secret_value()))
     if not setting:
         log.warning("development encryption keys in use", path=str(config.app.var_dir / "encryption.keys"))
     try:
@@ -139,6 +142,7 @@ async def stop(runtime: Runtime) -> None:
     backends = runtime.backends
     runtime.backends = None
     set_active_keyring(None)
+    set_audit_key(None)
     await backends.limits.close()
     await backends.cache.close()
     await backends.db.dispose()

@@ -176,6 +176,16 @@ class AuthSettings(_Section):
     reset_link_minutes: int = Field(60, ge=5, le=1440, description="Validity of password reset links.")
 
 
+class AuditSettings(_Section):
+    """The audit log."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_AUDIT_")
+
+    retention_days: int = Field(
+        400, ge=30, le=3650, description="Audit events older than this are removed by `fastapp audit purge`."
+    )
+
+
 class Config(BaseModel):
     """The whole configuration: one instance per process, handed to ``create_app``."""
 
@@ -188,8 +198,9 @@ class Config(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     mail: MailSettings = Field(default_factory=MailSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
-    SECTIONS: ClassVar[tuple[str, ...]] = ("app", "database", "redis", "http", "auth", "security", "mail")
+    SECTIONS: ClassVar[tuple[str, ...]] = ("app", "database", "redis", "http", "auth", "security", "mail", "audit")
 
     @property
     def database_url(self) -> str:

@@ -23,6 +23,7 @@ from fastapp.accounts.local_cache import INVALIDATE_CHANNEL, LocalPrincipals
 from fastapp.accounts.models import AuthSession, Role, RolePermission, User, UserRole, UserStatus
 from fastapp.accounts.policy import BUILT_IN_ROLES, DEFAULT_ROLE, OWNER_ROLE, PERMISSIONS, can_grant
 from fastapp.accounts.tokens import EmailLinks
+from fastapp.audit import Action, Actor, record
 from fastapp.config import AuthSettings
 from fastapp.platform.cache import Cache
 from fastapp.platform.context import Context
@@ -427,6 +428,13 @@ class AccountService:
         user = await self._new_user(email, password, display_name, verified=True)
         await self._grant(user, OWNER_ROLE)
         await self.ctx.session.refresh(user, ["roles"])
+        await record(
+            self.ctx,
+            Action.USER_CREATED,
+            actor=None if self.ctx.principal else Actor.system("cli"),
+            target=("user", user.id),
+            data={"role": OWNER_ROLE},
+        )
         return user
 
     async def _mail_now(self, to: str, template: str, **context: Any) -> None:

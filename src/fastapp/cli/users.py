@@ -2,42 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
 
+from fastapp.cli.runtime import run_in_context
 from fastapp.config import Config
-from fastapp.platform.errors import DomainError
 
 T = TypeVar("T")
 
 
 def _run(work: Callable[..., Awaitable[T]]) -> T:
-    """Run ``work(accounts_service)`` in one transaction against the configured database."""
+    """Run ``work(accounts_service, ctx)`` in one transaction against the configured database."""
     from fastapp.accounts import wiring
-    from fastapp.app import new_runtime, start, stop
-    from fastapp.cli import _config
-    from fastapp.cli.database import upgrade_to_head
-    from fastapp.platform.context import open_context
 
-    async def go() -> T:
-        config = _config()
-        await upgrade_to_head(config)
-        runtime = new_runtime(config)
-        await start(runtime)
-        try:
-            async with open_context(runtime, request_id="cli", ip=None) as ctx:
-                return await work(wiring.accounts(runtime, ctx), ctx)
-        finally:
-            await stop(runtime)
-
-    try:
-        return asyncio.run(go())
-    except DomainError as exc:
-        raise click.ClickException(exc.detail) from exc
+    return run_in_context(lambda runtime, ctx: work(wiring.accounts(runtime, ctx), ctx))
 
 
 async def count_users(config: Config) -> int:

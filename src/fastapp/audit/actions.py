@@ -1,0 +1,72 @@
+"""Every auditable action: one dotted name each, with the line the viewer shows for it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    # authentication
+    SIGN_IN_SUCCEEDED = "auth.sign_in.succeeded"
+    SIGN_IN_FAILED = "auth.sign_in.failed"
+    SIGN_IN_RATE_LIMITED = "auth.sign_in.rate_limited"
+    SIGN_OUT = "auth.sign_out"
+    SIGNED_UP = "auth.sign_up"
+    EMAIL_VERIFIED = "auth.email.verified"
+    EMAIL_CHANGE_REQUESTED = "auth.email.change_requested"
+    EMAIL_CHANGED = "auth.email.changed"
+    PASSWORD_CHANGED = "auth.password.changed"  # noqa: S105 - an action name, not a secret
+    PASSWORD_RESET_REQUESTED = "auth.password.reset_requested"  # noqa: S105 - an action name, not a secret
+    PASSWORD_RESET = "auth.password.reset"  # noqa: S105 - an action name, not a secret
+    REAUTHENTICATED = "auth.reauthenticated"
+    MFA_ENABLED = "auth.mfa.enabled"
+    MFA_DISABLED = "auth.mfa.disabled"
+    MFA_FAILED = "auth.mfa.failed"
+    RECOVERY_CODE_USED = "auth.mfa.recovery_code_used"
+    # sessions and tokens
+    SESSION_REVOKED = "session.revoked"
+    REFRESH_REUSED = "session.refresh_reused"
+    TOKEN_CREATED = "token.created"  # noqa: S105 - an action name, not a secret
+    TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an action name, not a secret
+    # administration
+    USER_CREATED = "user.created"
+    USER_ROLE_CHANGED = "user.role.changed"
+    ROLE_CREATED = "role.created"
+    ADMIN_USER_VIEWED = "admin.user.viewed"
+    # the audit log itself
+    AUDIT_EXPORTED = "audit.exported"
+    AUDIT_PURGED = "audit.purged"
+
+    @property
+    def description(self) -> str:
+        return DESCRIPTIONS[self]
+
+
+DESCRIPTIONS: dict[Action, str] = {
+    Action.SIGN_IN_SUCCEEDED: "Signed in",
+    Action.SIGN_IN_FAILED: "A sign-in failed (wrong password, unknown email or wrong code)",
+    Action.SIGN_IN_RATE_LIMITED: "Sign-ins were refused for too many attempts",
+    Action.SIGN_OUT: "Signed out",
+    Action.SIGNED_UP: "Created an account",
+    Action.EMAIL_VERIFIED: "Confirmed an email address",
+    Action.EMAIL_CHANGE_REQUESTED: "Asked to change the account's email address",
+    Action.EMAIL_CHANGED: "Changed the account's email address",
+    Action.PASSWORD_CHANGED: "Changed the password",
+    Action.PASSWORD_RESET_REQUESTED: "Asked for a password reset link",
+    Action.PASSWORD_RESET: "Reset the password with a link",
+    Action.REAUTHENTICATED: "Confirmed the password for a sensitive action",
+    Action.MFA_ENABLED: "Turned on two-factor sign-in",
+    Action.MFA_DISABLED: "Turned off two-factor sign-in",
+    Action.MFA_FAILED: "Entered a wrong two-factor code",
+    Action.RECOVERY_CODE_USED: "Signed in with a recovery code",
+    Action.SESSION_REVOKED: "Ended a session",
+    Action.REFRESH_REUSED: "A spent refresh token was reused: its session was ended",
+    Action.TOKEN_CREATED: "Created an API token",
+    Action.TOKEN_REVOKED: "Revoked an API token",
+    Action.USER_CREATED: "Created an account from the command line",
+    Action.USER_ROLE_CHANGED: "Changed a user's role",
+    Action.ROLE_CREATED: "Created a role",
+    Action.ADMIN_USER_VIEWED: "Opened a user's details",
+    Action.AUDIT_EXPORTED: "Exported audit events",
+    Action.AUDIT_PURGED: "Purged audit events past retention (checkpoint)",
+}
