@@ -9,8 +9,7 @@ import httpx
 import pyotp
 
 from fastapp.config import Config
-from tests.accounts.conftest import STRONG, api_tokens, mails_to, verified_user
-from tests.accounts.test_pages import sign_in
+from tests.accounts.conftest import STRONG, api_tokens, mails_to, sign_in, verified_user
 from tests.conftest import csrf_token
 
 

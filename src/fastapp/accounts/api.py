@@ -63,7 +63,7 @@ async def password_reset(body: PasswordResetIn, ctx: ContextDep, runtime: Runtim
 @router.post("/auth/password-reset/confirm", response_model=AcceptedOut)
 async def password_reset_confirm(body: PasswordResetConfirmIn, ctx: ContextDep, runtime: RuntimeDep) -> AcceptedOut:
     user = await wiring.accounts(runtime, ctx).reset_password(body.token, body.password)
-    await wiring.sessions(runtime, ctx).end_all(user.id)
+    await wiring.sessions(runtime, ctx).end_all(user.id, reason="password reset")
     return AcceptedOut(detail="The password is changed and every session has been ended.")
 
 
@@ -188,7 +188,9 @@ async def change_password(
     await service.change_password(
         await service.get_user(principal.user_id), current=body.current_password, new=body.new_password
     )
-    await wiring.sessions(runtime, ctx).end_all(principal.user_id, except_session=principal.session_id)
+    await wiring.sessions(runtime, ctx).end_all(
+        principal.user_id, except_session=principal.session_id, reason="password changed"
+    )
     return AcceptedOut(detail="The password is changed; other sessions have been ended.")
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import delete, select
 from fastapp.accounts import passwords
 from fastapp.accounts.models import RecoveryCode, User
 from fastapp.accounts.services import AccountService
+from fastapp.audit import Action, Actor, record
 from fastapp.platform.errors import Conflict, Invalid
 
 RECOVERY_CODES = 10
@@ -93,6 +94,7 @@ class TwoFactorService:
         if step is None:
             raise Invalid(INVALID_CODE, fields={"code": INVALID_CODE})
         now = self.ctx.clock.now()
+        await record(self.ctx, Action.MFA_ENABLED, actor=Actor.user(user.id, user.email), target=("user", user.id))
         user.totp_secret, user.totp_pending = user.totp_pending, None
         user.totp_enabled_at, user.totp_last_step = now, step
         codes = await self._new_recovery_codes(user, now)
@@ -126,24 +128,30 @@ class TwoFactorService:
         if step is not None:
             user.totp_last_step = step
             return
-        record = await self.ctx.session.scalar(
+        unused = await self.ctx.session.scalar(
             select(RecoveryCode).where(
                 RecoveryCode.user_id == user.id, RecoveryCode.code_hash == _hash(code), RecoveryCode.used_at.is_(None)
             )
         )
-        if record is None:
+        if unused is None:
+            await self.accounts.failure(Action.MFA_FAILED, target=("user", user.id), reason="wrong code")
             raise Invalid(INVALID_CODE, fields={"code": INVALID_CODE})
-        record.used_at = self.ctx.clock.now()
+        unused.used_at = self.ctx.clock.now()
+        await record(
+            self.ctx, Action.RECOVERY_CODE_USED, actor=Actor.user(user.id, user.email), target=("user", user.id)
+        )
 
     async def disable(self, user: User, *, password: str, code: str) -> None:
         """Turn two-factor sign-in off: needs the password and a current code (or recovery code)."""
         if not passwords.verify_password(user.password_hash, password):
+            await self.accounts.failure(Action.MFA_DISABLED, target=("user", user.id), reason="wrong password")
             message = "The password is not correct."
             raise Invalid(message, fields={"password": message})
         await self.verify(user, code)
         user.totp_secret = user.totp_pending = None
         user.totp_enabled_at = user.totp_last_step = None
         await self.ctx.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        await record(self.ctx, Action.MFA_DISABLED, target=("user", user.id))
         self.accounts.mail_after_commit(
             user.email,
             "mfa_disabled",

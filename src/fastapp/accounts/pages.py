@@ -234,7 +234,7 @@ async def sign_out(request: Request) -> object:
     runtime = runtime_of(request)
     if principal is not None and principal.via == "cookie":
         async with context_of(request) as ctx:
-            await wiring.sessions(runtime, ctx).end(principal.user_id, principal.session_id)
+            await wiring.sessions(runtime, ctx).sign_out(principal.user_id, principal.session_id)
     response = Redirect("/").__response__(request)
     response.delete_cookie(
         wiring.kit(runtime).cookie_name,
@@ -279,7 +279,7 @@ async def reset_password(request: Request, token: str = "", password: str = "") 
     try:
         async with context_of(request) as ctx:
             user = await wiring.accounts(runtime, ctx).reset_password(token, password)
-            await wiring.sessions(runtime, ctx).end_all(user.id)
+            await wiring.sessions(runtime, ctx).end_all(user.id, reason="password reset")
     except Invalid as exc:
         form = c.NewPasswordForm(
             reset_password.to(), csrf_of(request), token, error=exc.fields.get("password", exc.detail)
@@ -383,7 +383,7 @@ async def change_password(request: Request, current_password: str = "", new_pass
                 await service.get_user(principal.user_id), current=current_password, new=new_password
             )
             sessions = wiring.sessions(runtime, ctx)
-            await sessions.end_all(principal.user_id, except_session=principal.session_id)
+            await sessions.end_all(principal.user_id, except_session=principal.session_id, reason="password changed")
             await sessions.rotate_csrf(principal.session_id)
     except Invalid as exc:
         return await _security_page(request, principal, exc.fields, status=422)

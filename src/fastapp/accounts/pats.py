@@ -17,6 +17,7 @@ from sqlalchemy import select
 from fastapp.accounts.models import PersonalAccessToken, User, UserStatus
 from fastapp.accounts.services import permissions_of
 from fastapp.accounts.tokens import new_opaque_token, token_hash
+from fastapp.audit import Action, record
 from fastapp.platform.cache import Cache
 from fastapp.platform.context import Context, Principal
 from fastapp.platform.errors import Invalid, NotFound, PermissionDenied
@@ -68,6 +69,16 @@ class PersonalTokenService:
         )
         self.ctx.session.add(row)
         await self.ctx.session.flush()
+        await record(
+            self.ctx,
+            Action.TOKEN_CREATED,
+            target=("token", row.id),
+            data={
+                "name": name,
+                "scopes": sorted(wanted),
+                "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            },
+        )
         return row, secret
 
     async def active(self, user_id: uuid.UUID) -> list[PersonalAccessToken]:
@@ -84,6 +95,7 @@ class PersonalTokenService:
             raise NotFound("No such token.")
         row.revoked_at = self.ctx.clock.now()
         await self.cache.delete(_key(row.token_hash))
+        await record(self.ctx, Action.TOKEN_REVOKED, target=("token", row.id), data={"name": row.name})
 
     async def authenticate(self, secret: str) -> Principal | None:
         """The principal a token acts as, or None when unknown, expired, revoked or its owner inactive."""

@@ -104,6 +104,14 @@ class AccountService:
         existing = await self.find_by_email(email)
         if existing is not None:
             passwords.verify_dummy(password)  # the same work as hashing a new password
+            await record(
+                self.ctx,
+                Action.SIGNED_UP,
+                outcome="failure",
+                target=("user", existing.id),
+                data={"reason": "email already registered"},
+                personal={"email": email},
+            )
             self.mail_after_commit(
                 existing.email,
                 "account_exists",
@@ -114,6 +122,7 @@ class AccountService:
         user = await self._new_user(email, password, display_name, verified=False)
         await self._grant(user, DEFAULT_ROLE)
         self._send_verification(user)
+        await record(self.ctx, Action.SIGNED_UP, actor=Actor.user(user.id, email), target=("user", user.id))
         return user
 
     async def _new_user(self, email: str, password: str, display_name: str, *, verified: bool) -> User:
@@ -168,10 +177,11 @@ class AccountService:
         user = await self.ctx.session.get(User, user_id)
         if user is None or fingerprint != self._fingerprint(user):
             raise Invalid("This link has already been used or is no longer valid.")
+        changed_from: str | None = None
         if address != user.email_key:  # a change of address being confirmed
             if await self.find_by_email(address) is not None:
                 raise Conflict("That address now belongs to another account.")
-            old = user.email
+            old = changed_from = user.email
             user.email, user.email_key = address, address
             self.mail_after_commit(
                 old,
@@ -185,6 +195,13 @@ class AccountService:
         user.email_verified_at = self.ctx.clock.now()
         if user.status == UserStatus.pending.value:
             user.status = UserStatus.active.value
+        await record(
+            self.ctx,
+            Action.EMAIL_CHANGED if changed_from else Action.EMAIL_VERIFIED,
+            actor=Actor.user(user.id, user.email),
+            target=("user", user.id),
+            personal={"old": changed_from, "new": user.email} if changed_from else None,
+        )
         return user
 
     # -- sign-in ------------------------------------------------------------------------------
@@ -202,10 +219,10 @@ class AccountService:
         user = await self.find_by_email(email) if "@" in email else None
         if user is None or user.status == UserStatus.erased.value:
             passwords.verify_dummy(password)
-            await self._count_failure(key, ip, None)
+            await self._count_failure(key, ip, None, typed=email, reason="unknown email")
             raise Invalid(SIGN_IN_FAILED, fields={"password": SIGN_IN_FAILED})
         if not passwords.verify_password(user.password_hash, password):
-            await self._count_failure(key, ip, user)
+            await self._count_failure(key, ip, user, typed=email, reason="wrong password")
             raise Invalid(SIGN_IN_FAILED, fields={"password": SIGN_IN_FAILED})
         await self.limits["login.account"].clear(key, ip)
         if passwords.needs_rehash(user.password_hash):
@@ -222,10 +239,17 @@ class AccountService:
                     resets_in=status.reset if status else 60,
                 )
 
-    async def _count_failure(self, key: str, ip: str, user: User | None) -> None:
+    async def _count_failure(self, key: str, ip: str, user: User | None, *, typed: str, reason: str) -> None:
+        """Count a failed sign-in against its limits and record it (the attempt's transaction
+        rolls back, the record stays). The attempt that crosses a limit is recorded as its trip."""
+        target = ("user", user.id) if user is not None else None
+        await self.failure(Action.SIGN_IN_FAILED, target=target, reason=reason, personal={"email": typed})
         for name, identifiers in (("login.ip", (ip,)), ("login.account", (key, ip))):
+            limiter = self.limits[name]
             with contextlib.suppress(RateLimited):  # this attempt gets its answer; the next is refused
-                await self.limits[name].hit(*identifiers)
+                await limiter.hit(*identifiers)
+            if not await limiter.test(*identifiers):  # this failure used up the limit: the trip
+                await self.failure(Action.SIGN_IN_RATE_LIMITED, target=target, reason=name, personal={"email": typed})
         if user is not None:
             failures = await self.cache.incr(f"sign-in-failures:{user.id}", ttl=3600)
             if failures == FAILURE_NOTICE_AFTER:
@@ -239,6 +263,25 @@ class AccountService:
                     ip=ip,
                     action_url=f"{self.site_url}/password/forgot",
                 )
+
+    async def failure(
+        self,
+        action: Action,
+        *,
+        reason: str,
+        target: tuple[str, object] | None = None,
+        personal: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a refusal; it stays recorded when the refused request rolls back."""
+        await record(
+            self.ctx,
+            action,
+            outcome="failure",
+            target=target,
+            data={"reason": reason},
+            personal=personal,
+            keep_on_rollback=True,
+        )
 
     def second_step_token(self, user: User) -> str:
         """A signed, 5-minute proof that the password step passed, for the second-factor form."""
@@ -259,6 +302,13 @@ class AccountService:
         from a device they have not used before."""
         unfamiliar = await sessions.is_unfamiliar_device(user)
         session, token = await sessions.start(user, kind=kind, remember=remember)
+        await record(
+            self.ctx,
+            Action.SIGN_IN_SUCCEEDED,
+            actor=Actor.user(user.id, user.email),
+            target=("session", session.id),
+            data={"kind": kind, "remember": remember, "new_device": unfamiliar, "device": session.device},
+        )
         if unfamiliar:
             self.mail_after_commit(
                 user.email,
@@ -278,7 +328,15 @@ class AccountService:
         await self._limit_mail(email)
         user = await self.find_by_email(email) if "@" in email else None
         if user is None or user.status == UserStatus.erased.value:
+            await record(
+                self.ctx,
+                Action.PASSWORD_RESET_REQUESTED,
+                outcome="failure",
+                data={"reason": "unknown email"},
+                personal={"email": email},
+            )
             return
+        await record(self.ctx, Action.PASSWORD_RESET_REQUESTED, target=("user", user.id))
         token = self.links.make(RESET, user.id, self._fingerprint(user))
         self.mail_after_commit(
             user.email,
@@ -301,13 +359,16 @@ class AccountService:
         if user.email_verified_at is None:  # the link proved control of the address
             user.email_verified_at = self.ctx.clock.now()
             user.status = UserStatus.active.value
+        await record(self.ctx, Action.PASSWORD_RESET, actor=Actor.user(user.id, user.email), target=("user", user.id))
         return user
 
     async def change_password(self, user: User, *, current: str, new: str) -> None:
         if not passwords.verify_password(user.password_hash, current):
+            await self.failure(Action.PASSWORD_CHANGED, target=("user", user.id), reason="wrong current password")
             message = "The current password is not correct."
             raise Invalid(message, fields={"current_password": message})
         self._set_password(user, new, field="new_password")
+        await record(self.ctx, Action.PASSWORD_CHANGED, target=("user", user.id))
 
     def _set_password(self, user: User, password: str, *, field: str = "password") -> None:
         passwords.check_policy(password, user_inputs=[user.email, user.display_name], field=field)
@@ -328,8 +389,17 @@ class AccountService:
             raise Invalid("That is already your address.", fields={"email": "That is already your address."})
         if await self.find_by_email(new_email) is not None:
             passwords.verify_dummy(new_email)  # the same answer and time as for a free address
+            await record(
+                self.ctx,
+                Action.EMAIL_CHANGE_REQUESTED,
+                outcome="failure",
+                target=("user", user.id),
+                data={"reason": "address in use"},
+                personal={"new": new_email},
+            )
             return
         self._send_verification(user, new_email)
+        await record(self.ctx, Action.EMAIL_CHANGE_REQUESTED, target=("user", user.id), personal={"new": new_email})
 
     # -- roles ----------------------------------------------------------------------------------
 
@@ -364,6 +434,13 @@ class AccountService:
         self.ctx.session.add(UserRole(user_id=user.id, role_id=role.id))
         await self.ctx.session.flush()
         await self.ctx.session.refresh(user, ["roles"])
+        await record(
+            self.ctx,
+            Action.USER_ROLE_CHANGED,
+            actor=None if self.ctx.principal else Actor.system("cli"),
+            target=("user", user.id),
+            data={"before": sorted(current), "after": [role_name]},
+        )
         await forget_principals(self.ctx, self.cache, user.id, self.local)
 
     async def list_roles(self) -> list[tuple[Role, frozenset[str]]]:
@@ -417,6 +494,12 @@ class AccountService:
         role.permissions = [RolePermission(permission=p) for p in sorted(permissions)]
         self.ctx.session.add(role)
         await self.ctx.session.flush()
+        await record(
+            self.ctx,
+            Action.ROLE_CREATED,
+            target=("role", role.id),
+            data={"name": name, "parent": parent, "permissions": sorted(permissions)},
+        )
         return role
 
     async def create_owner(self, *, email: str, password: str, display_name: str) -> User:

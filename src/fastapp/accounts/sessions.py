@@ -25,6 +25,7 @@ from fastapp.accounts.local_cache import MISSING, LocalPrincipals
 from fastapp.accounts.models import AuthSession, RefreshToken, User, UserStatus
 from fastapp.accounts.services import drop_principal, forget_principals, permissions_of, principal_key
 from fastapp.accounts.tokens import AccessTokens, new_opaque_token, token_hash
+from fastapp.audit import Action, record
 from fastapp.config import AuthSettings
 from fastapp.platform.cache import Cache
 from fastapp.platform.context import Context, Principal
@@ -159,17 +160,31 @@ class SessionService:
         session = await self.ctx.session.get(AuthSession, session_id)
         if session is None or session.user_id != user_id or session.revoked_at is not None:
             raise NotFound("No such session.")
-        await self._revoke([session])
+        await self._revoke([session], Action.SESSION_REVOKED, reason="ended by its user")
 
-    async def end_all(self, user_id: uuid.UUID, *, except_session: uuid.UUID | None = None) -> int:
+    async def sign_out(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        """End the session the request came with."""
+        session = await self.ctx.session.get(AuthSession, session_id)
+        if session is not None and session.user_id == user_id and session.revoked_at is None:
+            await self._revoke([session], Action.SIGN_OUT, reason="signed out")
+
+    async def end_all(
+        self, user_id: uuid.UUID, *, except_session: uuid.UUID | None = None, reason: str = "ended by its user"
+    ) -> int:
         rows = await self.active(user_id)
         targets = [s for s in rows if s.id != except_session]
-        await self._revoke(targets)
+        await self._revoke(targets, Action.SESSION_REVOKED, reason=reason)
         return len(targets)
 
-    async def _revoke(self, sessions: list[AuthSession]) -> None:
+    async def _revoke(self, sessions: list[AuthSession], action: Action, *, reason: str) -> None:
         now = self.ctx.clock.now()
         for session in sessions:
+            await record(
+                self.ctx,
+                action,
+                target=("session", session.id),
+                data={"reason": reason, "device": session.device, "user": str(session.user_id)},
+            )
             session.revoked_at = now
             # Takes effect for every process at the next request: the cached principal goes too.
             await drop_principal(self.cache, session.id, self.local)
@@ -182,6 +197,7 @@ class SessionService:
         if session is not None:
             session.authenticated_at = self.ctx.clock.now()
             await drop_principal(self.cache, session_id, self.local)
+            await record(self.ctx, Action.REAUTHENTICATED, target=("session", session_id))
 
     async def rotate_csrf(self, session_id: uuid.UUID) -> None:
         """A new CSRF secret for the session (after a privilege or password change)."""
@@ -235,37 +251,37 @@ class SessionService:
         an unknown or expired token, or one whose session has ended.
         """
         now = self.ctx.clock.now()
-        record = await self.ctx.session.scalar(
+        stored = await self.ctx.session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == token_hash(refresh_token))
         )
         invalid = Invalid("The refresh token is not valid. Sign in again.")
-        if record is None:
+        if stored is None:
             raise invalid
-        session = await self.ctx.session.get(AuthSession, record.session_id)
-        if record.used_at is not None:
+        session = await self.ctx.session.get(AuthSession, stored.session_id)
+        if stored.used_at is not None:
             await self.ctx.session.execute(
                 update(RefreshToken)
-                .where(RefreshToken.family_id == record.family_id, RefreshToken.used_at.is_(None))
+                .where(RefreshToken.family_id == stored.family_id, RefreshToken.used_at.is_(None))
                 .values(used_at=now)
             )
             if session is not None and session.revoked_at is None:
-                await self._revoke([session])
+                await self._revoke([session], Action.REFRESH_REUSED, reason="a spent refresh token was used again")
             return None
-        if record.expires_at <= now or session is None or await self.principal(session.id) is None:
+        if stored.expires_at <= now or session is None or await self.principal(session.id) is None:
             raise invalid
-        record.used_at = now
-        new = await self._new_refresh(session.id, record.family_id)
+        stored.used_at = now
+        new = await self._new_refresh(session.id, stored.family_id)
         return self._pair(session, new)
 
     async def revoke_refresh(self, refresh_token: str) -> None:
         """End the session behind a refresh token (sign-out for API clients); unknown tokens are ignored."""
-        record = await self.ctx.session.scalar(
+        stored = await self.ctx.session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == token_hash(refresh_token))
         )
-        if record is not None:
-            session = await self.ctx.session.get(AuthSession, record.session_id)
+        if stored is not None:
+            session = await self.ctx.session.get(AuthSession, stored.session_id)
             if session is not None and session.revoked_at is None:
-                await self._revoke([session])
+                await self._revoke([session], Action.SIGN_OUT, reason="refresh token revoked")
 
 
 async def cached_principal(cache: Cache, session_id: uuid.UUID, now: datetime) -> Principal | object | None:

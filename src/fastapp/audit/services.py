@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +73,7 @@ async def record(
     data: Mapping[str, Any] | None = None,
     personal: Mapping[str, Any] | None = None,
     actor: Actor | None = None,
+    keep_on_rollback: bool = False,
 ) -> AuditEvent:
     """Append an event in ``ctx``'s transaction: it commits or rolls back with the change it describes.
 
@@ -80,8 +81,19 @@ async def record(
     personal ones (e.g. an email address typed at sign-in), which erasure may blank later.
     Appending locks the chain's head row until the transaction ends, so concurrent writers on
     PostgreSQL and SQLite form one linear chain.
+
+    ``keep_on_rollback`` is for refusals (a failed sign-in raises, which rolls the transaction
+    back): should that happen, the event is written again in a transaction of its own.
     """
     who = actor or actor_of(ctx)
+    if keep_on_rollback:
+
+        async def again() -> None:
+            async with AsyncSession(bind=ctx.session.bind) as session, session.begin():
+                alone = replace(ctx, session=session, after_commit=[], after_rollback=[])
+                await record(alone, action, target=target, outcome=outcome, data=data, personal=personal, actor=who)
+
+        ctx.on_rollback(again)
     session = ctx.session
     seq, prev_hash = (
         await session.execute(

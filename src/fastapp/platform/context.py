@@ -49,10 +49,17 @@ class Context:
     principal: Principal | None = None
     #: Work that must happen only once the transaction has committed (e.g. sending mail).
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: Work that must happen when the transaction rolls back instead (e.g. recording a refusal).
+    after_rollback: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def on_commit(self, action: Callable[[], Awaitable[None]]) -> None:
         """Run ``action`` after a successful commit; it is dropped if the transaction rolls back."""
         self.after_commit.append(action)
+
+    def on_rollback(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run ``action`` after the transaction rolled back (a refused request raises, and still
+        leaves this trace); it is dropped if the transaction commits."""
+        self.after_rollback.append(action)
 
 
 @dataclass(frozen=True)
@@ -131,11 +138,17 @@ async def open_context(
         except BaseException:
             if session.in_transaction():
                 await session.rollback()
+            await _run_all(ctx.after_rollback, "after-rollback")
             raise
         if session.in_transaction():
             await session.commit()
-    for action in ctx.after_commit:
+    await _run_all(ctx.after_commit, "after-commit")
+
+
+async def _run_all(actions: list[Callable[[], Awaitable[None]]], stage: str) -> None:
+    """Run each action; log (not raise) failures: what they follow is already settled."""
+    for action in actions:
         try:
             await action()
         except Exception:
-            log.exception("after-commit action failed", action=getattr(action, "__qualname__", repr(action)))
+            log.exception(f"{stage} action failed", action=getattr(action, "__qualname__", repr(action)))
