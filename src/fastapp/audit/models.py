@@ -12,6 +12,8 @@ from fastapp.platform.types import Timestamp, UTCDateTime
 
 # SQLite keeps 64-bit integers in INTEGER; PostgreSQL gets BIGINT.
 Seq = BigInteger().with_variant(Integer, "sqlite")
+# Bytewise comparison on PostgreSQL, so a prefix (``auth.``) is an index range (SQLite's default).
+Name = String(64).with_variant(String(64, collation="C"), "postgresql")
 
 
 class AuditEvent(Base):
@@ -24,7 +26,7 @@ class AuditEvent(Base):
     occurred_at: Mapped[Timestamp]
     actor_type: Mapped[str] = mapped_column(String(16))  # user, token, system, anonymous
     actor_id: Mapped[str | None] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(Name)
     target_type: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))  # success, failure
@@ -46,6 +48,7 @@ class AuditEvent(Base):
         Index("ix_audit_events_action", "action", "seq"),
         Index("ix_audit_events_target", "target_type", "target_id", "seq"),
         Index("ix_audit_events_occurred_at", "occurred_at"),
+        Index("ix_audit_events_ip", "ip", "seq"),
     )
 
 

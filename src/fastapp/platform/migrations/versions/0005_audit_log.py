@@ -65,7 +65,11 @@ def upgrade() -> None:
         sa.Column("occurred_at", fastapp.platform.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_type", sa.String(length=16), nullable=False),
         sa.Column("actor_id", sa.String(length=64), nullable=True),
-        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column(
+            "action",
+            sa.String(length=64).with_variant(sa.String(length=64, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("target_type", sa.String(length=32), nullable=True),
         sa.Column("target_id", sa.String(length=64), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=False),
@@ -84,6 +88,7 @@ def upgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index("ix_audit_events_action", ["action", "seq"], unique=False)
         batch_op.create_index("ix_audit_events_actor", ["actor_id", "seq"], unique=False)
+        batch_op.create_index("ix_audit_events_ip", ["ip", "seq"], unique=False)
         batch_op.create_index("ix_audit_events_occurred_at", ["occurred_at"], unique=False)
         batch_op.create_index("ix_audit_events_target", ["target_type", "target_id", "seq"], unique=False)
     head = op.create_table(
@@ -108,6 +113,7 @@ def downgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_events_target")
         batch_op.drop_index("ix_audit_events_occurred_at")
+        batch_op.drop_index("ix_audit_events_ip")
         batch_op.drop_index("ix_audit_events_actor")
         batch_op.drop_index("ix_audit_events_action")
     op.drop_table("audit_events")

@@ -1,0 +1,113 @@
+"""Finding audit events: one filter for the viewer, the API and exports, newest first, by keyset.
+
+Pages are cut by ``seq`` (``WHERE seq < :cursor ORDER BY seq DESC LIMIT n``), never by offset, so
+the millionth page costs what the first does. Each filter has an index that leads with it and
+ends with ``seq``; on PostgreSQL, ``action`` compares bytewise (collation "C") so an action prefix
+such as ``auth.`` is an index range.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fastapp.audit.models import AuditEvent
+
+OUTCOMES = ("success", "failure")
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What to look for; empty fields do not filter."""
+
+    #: A user or token id, a system job's name, or the email address the actor had.
+    actor: str = ""
+    #: An action name, or a prefix ending in "." (``auth.`` for every sign-in related event).
+    action: str = ""
+    #: ``type:id`` (``user:0b6f...``) or a bare id of any type.
+    target: str = ""
+    outcome: str = ""
+    ip: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        e = AuditEvent
+        found: list[ColumnElement[bool]] = []
+        if actor := self.actor.strip():
+            found.append(e.actor_label == actor.lower() if "@" in actor else e.actor_id == actor)
+        if action := self.action.strip():
+            found.append(e.action.startswith(action, autoescape=True) if action.endswith(".") else e.action == action)
+        if target := self.target.strip():
+            kind, _, ident = target.rpartition(":")
+            found.append(e.target_id == ident if not kind else (e.target_type == kind) & (e.target_id == ident))
+        if self.outcome:
+            found.append(e.outcome == self.outcome)
+        if ip := self.ip.strip():
+            found.append(e.ip == ip)
+        if self.since is not None:
+            found.append(e.occurred_at >= self.since)
+        if self.until is not None:
+            found.append(e.occurred_at < self.until)
+        return found
+
+    def as_query(self) -> dict[str, str]:
+        """The non-empty fields as query parameters (for links to the next page and exports)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: v.isoformat() if isinstance(v, datetime) else str(v) for k, v in values.items() if v}
+
+
+def _select(f: EventFilter) -> Select[AuditEvent]:
+    return select(AuditEvent).where(*f.conditions())
+
+
+async def page(
+    session: AsyncSession, f: EventFilter, *, before: int | None = None, limit: int = 50
+) -> tuple[list[AuditEvent], int | None]:
+    """Up to ``limit`` events older than ``before`` (newest first), and the cursor of the next page."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = _select(f)
+    if before is not None:
+        query = query.where(AuditEvent.seq < before)
+    rows = list((await session.scalars(query.order_by(AuditEvent.seq.desc()).limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].seq if more else None)
+
+
+async def stream(session: AsyncSession, f: EventFilter, *, batch: int = 1000) -> AsyncIterator[AuditEvent]:
+    """Every matching event, newest first, fetched in keyset batches (flat memory for exports)."""
+    before: int | None = None
+    while True:
+        rows, before = await page(session, f, before=before, limit=min(batch, MAX_PAGE))
+        for row in rows:
+            yield row
+        session.expunge_all()
+        if before is None:
+            return
+
+
+async def one(session: AsyncSession, seq: int) -> AuditEvent | None:
+    return await session.get(AuditEvent, seq)
+
+
+async def for_user(session: AsyncSession, user_id: uuid.UUID, *, limit: int = 20) -> list[AuditEvent]:
+    """A user's own security history: what they did, and what was done to their account."""
+    ident = str(user_id)
+    query = (
+        select(AuditEvent)
+        .where(or_(AuditEvent.actor_id == ident, (AuditEvent.target_type == "user") & (AuditEvent.target_id == ident)))
+        .order_by(AuditEvent.seq.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
