@@ -87,9 +87,12 @@ async def test_create_a_role_with_inline_errors(client: httpx.AsyncClient, runti
             "permissions": ["users:read"],
         },
     )
-    assert made.status_code == 200
-    assert "The role support was created." in made.text
-    assert re.search(r">support<.*?users:read", made.text, re.S)
+    assert made.status_code == 303  # post/redirect/get: a reload does not submit again
+    shown = await client.get(made.headers["location"])
+    assert "The role support was created." in shown.text
+    assert re.search(r">support<.*?users:read", shown.text, re.S)
+    forged = await client.get("/admin/roles?created=made-up&assigned=owner&user=owner%40example.com")
+    assert "was created" not in forged.text  # a notice shows only what is true
 
     again = await client.post("/admin/roles", data={"csrf_token": token, "name": "support", "parent": "member"})
     assert again.status_code == 409
@@ -104,7 +107,7 @@ async def test_nobody_grants_what_they_do_not_hold(client: httpx.AsyncClient, ru
         "/admin/roles",
         data={"csrf_token": token, "name": "role-admins", "parent": "", "permissions": ["roles:manage"]},
     )
-    assert response.status_code == 200
+    assert response.status_code == 303
     await _owner(runtime, "second@example.com")
     await _set_role(runtime, "second@example.com", "role-admins")
 
@@ -148,8 +151,10 @@ async def test_assign_a_role_by_email(client: httpx.AsyncClient, config: Config,
     done = await client.post(
         "/admin/roles/assign", data={"csrf_token": token, "email": "ada@example.com", "role": "admin"}
     )
-    assert done.status_code == 200
-    assert "ada@example.com now has the role admin" in done.text
+    assert done.status_code == 303
+    assert "ada@example.com now has the role admin" in (await client.get(done.headers["location"])).text
+    lie = await client.get("/admin/roles?assigned=owner&user=ada%40example.com")
+    assert "now has the role" not in lie.text
     with as_script(client):
         me = await client.get("/api/v1/me", headers=bearer(tokens))
     assert "roles:manage" in me.json()["permissions"]

@@ -1,5 +1,5 @@
-"""The roles page in a real browser: reached from the navigation, a role created and assigned,
-usable at 360 px, and clean under the axe scan."""
+"""The admin pages in a real browser: a role created and assigned, then found in the audit log,
+its detail opened; usable at 360 px and clean under the axe scan."""
 
 from __future__ import annotations
 
@@ -64,6 +64,38 @@ def test_an_owner_creates_and_assigns_a_role(server: Server, watched: Watched) -
 
     page.set_viewport_size({"width": 360, "height": 740})
     page.reload()
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 360px"
+    _assert_fits(page)
     _clean(watched)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    page.wait_for_url("**/admin/audit")
+    assert page.locator("h1").inner_text() == "Audit log"
+    _clean(watched)
+    page.get_by_label("Action").select_option("user.role.changed")
+    page.get_by_role("button", name="Show events").click()
+    page.wait_for_url("**/admin/audit?*action=user.role.changed*")
+    rows = page.locator("#audit-results tbody tr")
+    assert rows.count() == 1, [rows.nth(i).inner_text() for i in range(rows.count())]
+    assert "Changed a user's role" in rows.first.inner_text()
+    _clean(watched)
+    listing = page.url
+    rows.first.get_by_role("link").click()
+    page.wait_for_url("**/admin/audit/*")
+    assert page.get_by_text("What changed").count() == 1
+    _clean(watched)
+    page.set_viewport_size({"width": 360, "height": 740})
+    for url in (page.url, listing):
+        page.goto(url)
+        _assert_fits(page)
+        _clean(watched)
+
+
+def _assert_fits(page: Any) -> None:
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    wide = page.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1)"
+        ".filter(e => !e.closest('.overflow-x-auto') || e.classList.contains('overflow-x-auto'))"
+        ".slice(0, 12).map(e => e.tagName + '.' + e.className + '#' + e.id + ' w=' + e.getBoundingClientRect().width)"
+    )
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 360px: {wide}"

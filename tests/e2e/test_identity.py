@@ -89,12 +89,12 @@ def test_sign_up_verify_sign_in_and_end_the_other_session(server: Server, watche
         phone.get_by_role("button", name="Continue").click()
         phone.wait_for_url("**/account/security")
         page.reload()
-        sessions = page.locator("li", has_text="signed in")
+        sessions = page.get_by_role("list", name="Your sessions").locator("li")
         assert sessions.count() == 2
         _clean(watched)
         page.get_by_role("button", name="End session").click()
         page.wait_for_url("**/account/security")
-        assert page.locator("li", has_text="signed in").count() == 1
+        assert page.get_by_role("list", name="Your sessions").locator("li").count() == 1
         phone.reload()
         assert "/sign-in" in phone.url
     finally:

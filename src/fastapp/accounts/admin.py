@@ -6,9 +6,11 @@ nobody grants a permission they do not hold, and the last owner stays owner.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fasthtml.common import APIRouter
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from fastapp.accounts import admin_components as c
 from fastapp.accounts import wiring
@@ -87,12 +89,28 @@ async def _page(
 
 
 @rt("/admin/roles", methods=["get"])
-async def roles_page(request: Request) -> HTMLResponse:
-    return await _page(request, _manager(request))
+async def roles_page(request: Request, created: str = "", assigned: str = "", user: str = "") -> HTMLResponse:
+    principal = _manager(request)
+    return await _page(request, principal, notice=await _confirmation(request, created, assigned, user))
+
+
+async def _confirmation(request: Request, created: str, assigned: str, user: str) -> str | None:
+    """The notice after a redirect, shown only when it is true (the query string is anyone's)."""
+    if not (created or (assigned and user)):
+        return None
+    async with context_of(request) as ctx:
+        service = wiring.accounts(runtime_of(request), ctx)
+        if created:
+            roles = {role.name for role, _ in await service.list_roles()}
+            return f"The role {created} was created." if created in roles else None
+        account = await service.find_by_email(user)
+        if account is None or assigned not in {r.name for r in account.roles}:
+            return None
+    return f"{user} now has the role {assigned}, from their next request on."
 
 
 @rt("/admin/roles", methods=["post"])
-async def create_role(request: Request) -> HTMLResponse:
+async def create_role(request: Request) -> Response:
     principal = _manager(request)
     form = await request.form()
     values = {k: str(form.get(k, "")) for k in ("name", "description", "parent")}
@@ -110,11 +128,12 @@ async def create_role(request: Request) -> HTMLResponse:
             name = role.name
     except DomainError as exc:
         return await _page(request, principal, create=(values, chosen, exc), status=exc.status)
-    return await _page(request, principal, notice=f"The role {name} was created.")
+    # Post/redirect/get: reloading the result does not submit the form again.
+    return RedirectResponse(f"{roles_page.to()}?{urlencode({'created': name})}", status_code=303)
 
 
 @rt("/admin/roles/assign", methods=["post"])
-async def assign_role(request: Request, email: str = "", role: str = "") -> HTMLResponse:
+async def assign_role(request: Request, email: str = "", role: str = "") -> Response:
     principal = _manager(request)
     runtime = runtime_of(request)
     try:
@@ -123,4 +142,4 @@ async def assign_role(request: Request, email: str = "", role: str = "") -> HTML
             who = user.email
     except DomainError as exc:
         return await _page(request, principal, assign=({"email": email, "role": role}, exc), status=exc.status)
-    return await _page(request, principal, notice=f"{who} now has the role {role}, from their next request on.")
+    return RedirectResponse(f"{roles_page.to()}?{urlencode({'assigned': role, 'user': who})}", status_code=303)

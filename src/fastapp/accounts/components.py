@@ -173,7 +173,7 @@ def SessionRow(session: AuthSession, *, current: bool, end_url: str, csrf: str) 
 
 def SessionsCard(rows: list[FT], end_others_url: str, csrf: str) -> FT:
     return Card(
-        Ul(*rows, cls="divide-y divide-border"),
+        Ul(*rows, cls="divide-y divide-border", aria_label="Your sessions"),
         Form(
             CsrfField(csrf),
             SubmitButton("End all other sessions", destructive=True),
@@ -186,7 +186,9 @@ def SessionsCard(rows: list[FT], end_others_url: str, csrf: str) -> FT:
     )
 
 
-def SecurityPage(name: str, sessions: FT, two_factor: FT, password_form: FT, email: FT, tokens: FT, sign_out: FT) -> FT:
+def SecurityPage(
+    name: str, sessions: FT, two_factor: FT, password_form: FT, email: FT, tokens: FT, sign_out: FT, activity: FT
+) -> FT:
     return Div(
         PageHeading("Account security", f"Signed in as {name}."),
         Div(
@@ -195,6 +197,7 @@ def SecurityPage(name: str, sessions: FT, two_factor: FT, password_form: FT, ema
             Card(password_form, header=H2("Change password", cls="text-lg")),
             email,
             tokens,
+            activity,
             sign_out,
             cls="grid gap-6",
         ),

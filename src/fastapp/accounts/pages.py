@@ -20,6 +20,8 @@ from fastapp.accounts.models import AuthSession
 from fastapp.accounts.policy import require_recent_authentication
 from fastapp.accounts.services import SIGN_IN_FAILED
 from fastapp.accounts.web import context_of, csrf_of, runtime_of, signed_in
+from fastapp.audit import queries as audit_queries
+from fastapp.audit.components import RecentActivity
 from fastapp.platform.auth import principal_of
 from fastapp.platform.context import Principal, Runtime
 from fastapp.platform.errors import Invalid, ReauthenticationRequired
@@ -310,6 +312,7 @@ async def _security_page(
         user = await wiring.accounts(runtime, ctx).get_user(principal.user_id)
         sessions: list[AuthSession] = await wiring.sessions(runtime, ctx).active(principal.user_id)
         tokens = await wiring.personal_tokens(runtime, ctx).active(principal.user_id)
+        activity = [audit_queries.event_record(e) for e in await audit_queries.for_user(ctx.session, principal.user_id)]
         mfa = wiring.two_factor(runtime, ctx)
         two_factor = c.TwoFactorCard(
             on=mfa.is_on(user),
@@ -341,6 +344,7 @@ async def _security_page(
                 errors=errors,
             ),
             c.SignOutForm(sign_out.to(), csrf),
+            RecentActivity(activity),
         ),
         status=status,
     )

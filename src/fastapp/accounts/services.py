@@ -424,6 +424,8 @@ class AccountService:
             raise PermissionDenied("You cannot grant a role with permissions you do not hold.")
         owner = await self.ctx.session.scalar(select(Role).where(Role.name == OWNER_ROLE))
         current = {r.name for r in user.roles}
+        if current == {role_name}:
+            return  # already so: nothing changes, nothing to record
         if OWNER_ROLE in current and role_name != OWNER_ROLE and owner is not None:
             owners = await self.ctx.session.scalar(
                 select(func.count()).select_from(UserRole).where(UserRole.role_id == owner.id)

@@ -6,8 +6,7 @@ from contextlib import AbstractAsyncContextManager
 
 from starlette.requests import Request
 
-from fastapp.accounts import wiring
-from fastapp.platform.auth import principal_of
+from fastapp.platform.auth import principal_of, request_context_args
 from fastapp.platform.context import Context, Principal, Runtime, open_context
 from fastapp.platform.csrf import csrf_token
 from fastapp.platform.errors import Unauthenticated
@@ -20,7 +19,7 @@ def runtime_of(request: Request) -> Runtime:
 
 def context_of(request: Request) -> AbstractAsyncContextManager[Context]:
     """One transaction for the request, describing it (id, IP, user agent, principal)."""
-    return open_context(runtime_of(request), **wiring.request_context_args(request.scope))
+    return open_context(runtime_of(request), **request_context_args(request.scope))
 
 
 def csrf_of(request: Request) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
 
 from starlette.types import Scope
 
@@ -21,7 +20,7 @@ from fastapp.accounts.tokens import AccessTokens, EmailLinks
 from fastapp.config import AuthSettings
 from fastapp.platform.auth import Authenticate
 from fastapp.platform.context import Context, Principal, Runtime, open_context
-from fastapp.platform.scope import bearer_token, cookie, header, state
+from fastapp.platform.scope import bearer_token, cookie, state
 
 KEY = "accounts"
 MAIL_KEY = "mail.send"
@@ -132,19 +131,6 @@ def authenticator(runtime: Runtime) -> Authenticate:
         return principal
 
     return authenticate
-
-
-def request_context_args(scope: Scope, **extra: Any) -> dict[str, Any]:
-    """Keyword arguments for ``open_context`` describing the request in ``scope``."""
-    st = state(scope)
-    client = scope.get("client")
-    return {
-        "request_id": str(st.get("request_id", "")),
-        "ip": client[0] if client else None,
-        "user_agent": header(scope, b"user-agent") or "",
-        "principal": st.get("principal"),
-        **extra,
-    }
 
 
 async def listen_for_invalidations(runtime: Runtime) -> None:

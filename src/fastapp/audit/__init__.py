@@ -13,4 +13,8 @@ __all__ = ["Action", "Actor", "record", "register"]
 
 
 def register(registry: Registry) -> None:
-    """Nothing to route yet: the viewer and the API arrive with them."""
+    from fastapp.audit import api, pages
+
+    registry.api_routers.append(api.router)
+    registry.page_routers.append(pages.rt)
+    registry.nav_items.append(("Audit log", pages.audit_page.to(), "scroll-text", pages.PERMISSION))

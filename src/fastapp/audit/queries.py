@@ -8,15 +8,19 @@ such as ``auth.`` is an index range.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fastapp.audit.actions import Action
 from fastapp.audit.models import AuditEvent
+from fastapp.platform.errors import Invalid
 
 OUTCOMES = ("success", "failure")
 MAX_PAGE = 200
@@ -111,3 +115,74 @@ async def for_user(session: AsyncSession, user_id: uuid.UUID, *, limit: int = 20
 
 async def count(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+def parse_filter(
+    *,
+    actor: str = "",
+    action: str = "",
+    target: str = "",
+    outcome: str = "",
+    ip: str = "",
+    since: str = "",
+    until: str = "",
+) -> EventFilter:
+    """An ``EventFilter`` from form or query values; ``Invalid`` names each bad field.
+
+    Dates are ISO 8601 (``2026-11-25`` or with a time; without an offset they mean UTC);
+    ``until`` on a bare date includes that whole day.
+    """
+    errors: dict[str, str] = {}
+    if outcome and outcome not in OUTCOMES:
+        errors["outcome"] = "Choose success or failure."
+    if len(actor) > 320 or len(action) > 64 or len(target) > 100 or len(ip) > 45:
+        errors["filter"] = "A filter value is too long."
+    bounds: dict[str, datetime | None] = {}
+    for name, text in (("since", since), ("until", until)):
+        bounds[name] = None
+        if text.strip():
+            try:
+                moment = datetime.fromisoformat(text.strip())
+            except ValueError:
+                errors[name] = "Use a date like 2026-11-25 or 2026-11-25T14:30."
+                continue
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            if name == "until" and len(text.strip()) == 10:
+                moment += timedelta(days=1)  # a bare date: through the end of that day
+            bounds[name] = moment
+    if errors:
+        raise Invalid("Check the filters: " + "; ".join(errors.values()), fields=errors)
+    return EventFilter(
+        actor=actor.strip(),
+        action=action.strip(),
+        target=target.strip(),
+        outcome=outcome,
+        ip=ip.strip(),
+        since=bounds["since"],
+        until=bounds["until"],
+    )
+
+
+def event_record(event: AuditEvent) -> dict[str, Any]:
+    """An event as plain JSON-ready data: the API's item, an export line, the detail view."""
+    try:
+        description = Action(event.action).description
+    except ValueError:  # an action since renamed: still shown, as it was recorded
+        description = event.action
+    return {
+        "seq": event.seq,
+        "occurred_at": event.occurred_at.isoformat(),
+        "action": event.action,
+        "description": description,
+        "outcome": event.outcome,
+        "actor": {"type": event.actor_type, "id": event.actor_id, "label": event.actor_label},
+        "target": {"type": event.target_type, "id": event.target_id},
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "data": json.loads(event.data),
+        "personal": json.loads(event.personal) if event.personal else None,
+        "erased": event.erased_at is not None,
+        "hash": event.hash,
+    }

@@ -10,11 +10,12 @@ exempt from CSRF checks.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fastapp.platform.context import Principal
-from fastapp.platform.scope import state
+from fastapp.platform.scope import header, state
 
 Authenticate = Callable[[Scope], Awaitable[Principal | None]]
 
@@ -33,6 +34,18 @@ class AuthenticationMiddleware:
 def principal_of(scope: Scope) -> Principal | None:
     principal = state(scope).get("principal")
     return principal if isinstance(principal, Principal) else None
+
+
+def request_context_args(scope: Scope) -> dict[str, Any]:
+    """Keyword arguments for ``open_context`` describing the request in ``scope``."""
+    st = state(scope)
+    client = scope.get("client")
+    return {
+        "request_id": str(st.get("request_id", "")),
+        "ip": client[0] if client else None,
+        "user_agent": header(scope, b"user-agent") or "",
+        "principal": principal_of(scope),
+    }
 
 
 def csrf_session_key(scope: Scope) -> str | None:

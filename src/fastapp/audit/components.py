@@ -1,0 +1,265 @@
+"""Components of the audit log viewer and of a user's recent activity."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from fasthtml.common import (
+    FT,
+    A,
+    Caption,
+    Dd,
+    Div,
+    Dl,
+    Dt,
+    Form,
+    Input,
+    Label,
+    Li,
+    Option,
+    P,
+    Pre,
+    Select,
+    Span,
+    Table,
+    Tbody,
+    Td,
+    Th,
+    Thead,
+    Tr,
+    Ul,
+)
+from monsterui.franken import H2, Card, TextPresets
+
+from fastapp.audit.actions import Action
+from fastapp.ui.components import EmptyState, FormErrors, PageHeading, SubmitButton
+
+PREFIXES = sorted({a.value.split(".")[0] + "." for a in Action})
+
+
+def _when(value: str) -> str:
+    return value[:19].replace("T", " ") + " UTC"
+
+
+def _field(label: str, name: str, value: str, *, type: str = "text", error: str | None = None) -> FT:
+    ident = f"audit-{name}"
+    return Div(
+        Label(label, fr=ident, cls="uk-form-label"),
+        Input(
+            id=ident,
+            name=name,
+            type=type,
+            value=value,
+            cls=("uk-input", "uk-form-danger" if error else ""),
+            aria_invalid="true" if error else None,
+        ),
+        cls="space-y-1",
+    )
+
+
+def _choice(label: str, name: str, options: list[tuple[str, str]], selected: str) -> FT:
+    ident = f"audit-{name}"
+    return Div(
+        Label(label, fr=ident, cls="uk-form-label"),
+        Select(
+            *(Option(text, value=value, selected=value == selected) for value, text in options),
+            id=ident,
+            name=name,
+            cls="uk-select",
+        ),
+        cls="space-y-1",
+    )
+
+
+def FilterForm(action: str, values: dict[str, str], errors: dict[str, str], message: str | None) -> FT:
+    actions = [("", "Any action")]
+    actions += [(p, f"Every {p[:-1]} action ({p}*)") for p in PREFIXES]
+    actions += [(a.value, f"{a.value} — {a.description}") for a in Action]
+    return Card(
+        Form(
+            FormErrors(message),
+            Div(
+                _field("Actor (id or email)", "actor", values.get("actor", ""), error=errors.get("actor")),
+                _choice("Action", "action", actions, values.get("action", "")),
+                _field("Target (type:id)", "target", values.get("target", ""), error=errors.get("target")),
+                _choice(
+                    "Outcome",
+                    "outcome",
+                    [("", "Any"), ("success", "Success"), ("failure", "Failure")],
+                    values.get("outcome", ""),
+                ),
+                _field("IP address", "ip", values.get("ip", ""), error=errors.get("ip")),
+                _field("From", "since", values.get("since", ""), type="date", error=errors.get("since")),
+                _field("Until", "until", values.get("until", ""), type="date", error=errors.get("until")),
+                cls="grid gap-4 sm:grid-cols-2 lg:grid-cols-4",
+            ),
+            SubmitButton("Show events"),
+            method="get",
+            action=action,
+            hx_get=action,
+            hx_target="#audit-results",
+            hx_push_url="true",
+            cls="space-y-4",
+        ),
+        header=H2("Filter", cls="text-lg"),
+    )
+
+
+def ResultsTable(
+    items: list[dict[str, Any]], *, detail_url: Callable[[int], str], next_url: str | None, export_urls: dict[str, str]
+) -> FT:
+    if not items:
+        body: FT = EmptyState("No events", "No audit events match these filters.", icon="scroll-text")
+    else:
+        rows = [
+            Tr(
+                Td(A(_when(e["occurred_at"]), href=detail_url(e["seq"]), cls="underline")),
+                Td(Span(e["description"]), Div(e["action"], cls=TextPresets.muted_sm)),
+                Td(e["actor"]["label"] or e["actor"]["id"] or e["actor"]["type"]),
+                Td(f"{e['target']['type']}:{e['target']['id']}" if e["target"]["type"] else "—"),
+                Td(e["outcome"]),
+                Td(e["ip"] or "—"),
+            )
+            for e in items
+        ]
+        body = Div(
+            Table(
+                Caption("Audit events, newest first"),
+                Thead(Tr(*(Th(h, scope="col") for h in ("When", "What", "Who", "Target", "Outcome", "IP")))),
+                Tbody(*rows),
+                cls="uk-table uk-table-divider uk-table-sm",
+            ),
+            cls="overflow-x-auto",
+            tabindex="0",
+            role="region",
+            aria_label="Audit events table",
+        )
+    links = [
+        A(f"Export {label}", href=url, cls="uk-btn uk-btn-default uk-btn-sm") for label, url in export_urls.items()
+    ]
+    more = (
+        A(
+            "Older events",
+            href=next_url,
+            hx_get=next_url,
+            hx_target="#audit-results",
+            hx_push_url="true",
+            cls="uk-btn uk-btn-primary uk-btn-sm",
+        )
+        if next_url
+        else None
+    )
+    return Div(
+        Card(body, Div(more, *links, cls="flex flex-wrap gap-2"), cls="min-w-0 space-y-4"),
+        id="audit-results",
+        aria_live="polite",
+        cls="min-w-0",  # the grid item may shrink below the table; the table scrolls inside
+    )
+
+
+def AuditPage(form: FT, results: FT) -> FT:
+    return Div(
+        PageHeading("Audit log", "Who did what, to what, when and from where. Every change is hash-chained."),
+        Div(form, results, cls="grid gap-6"),
+        cls="space-y-6",
+    )
+
+
+def _changes(data: dict[str, Any]) -> FT | None:
+    before, after = data.get("before"), data.get("after")
+    if before is None and after is None:
+        return None
+    if isinstance(before, dict) or isinstance(after, dict):
+        keys = sorted(set(before or {}) | set(after or {}))
+        pairs = [(k, (before or {}).get(k), (after or {}).get(k)) for k in keys]
+    else:
+        pairs = [("value", before, after)]
+    rows = [Tr(Th(k, scope="row"), Td(_show(b)), Td(_show(a))) for k, b, a in pairs if b != a]
+    return Table(
+        Caption("What changed"),
+        Thead(Tr(Th("Field", scope="col"), Th("Before", scope="col"), Th("After", scope="col"))),
+        Tbody(*rows),
+        cls="uk-table uk-table-divider uk-table-sm",
+    )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "(none)"
+    return "—" if value is None else str(value)
+
+
+def EventDetail(e: dict[str, Any], *, back_url: str) -> FT:
+    facts = [
+        ("Event", f"#{e['seq']}"),
+        ("When", _when(e["occurred_at"])),
+        ("What", f"{e['description']} ({e['action']})"),
+        ("Outcome", e["outcome"]),
+        ("Actor", f"{e['actor']['type']} {e['actor']['id'] or ''} {e['actor']['label'] or ''}".strip()),
+        ("Target", f"{e['target']['type']}:{e['target']['id']}" if e["target"]["type"] else "—"),
+        ("IP address", e["ip"] or ("erased" if e["erased"] else "—")),
+        ("Browser", e["user_agent"] or ("erased" if e["erased"] else "—")),
+        ("Request id", e["request_id"] or "—"),
+        ("Chain hash", e["hash"]),
+    ]
+    return Div(
+        PageHeading(f"Audit event #{e['seq']}", e["description"]),
+        Card(
+            Dl(
+                *(
+                    item
+                    for label, value in facts
+                    for item in (Dt(label, cls="font-medium"), Dd(value, cls="break-all"))
+                ),
+                cls="grid gap-2 sm:grid-cols-[12rem_1fr]",
+            ),
+            _changes(e["data"]),
+            Div(
+                P("Details", cls="font-medium"),
+                Pre(
+                    json.dumps(e["data"], indent=2, ensure_ascii=False),
+                    cls="p-3 rounded bg-muted whitespace-pre-wrap break-all",
+                ),
+            ),
+            Div(
+                P("Personal details", cls="font-medium"),
+                Pre(
+                    json.dumps(e["personal"], indent=2, ensure_ascii=False),
+                    cls="p-3 rounded bg-muted whitespace-pre-wrap break-all",
+                ),
+            )
+            if e["personal"]
+            else None,
+            A("Back to the audit log", href=back_url, cls="underline"),
+            cls="min-w-0 space-y-4",
+        ),
+        cls="space-y-6",
+    )
+
+
+def RecentActivity(items: list[dict[str, Any]]) -> FT:
+    """A user's own security history, for the account security page."""
+    entries = [
+        Li(
+            P(
+                Span(e["description"], cls="font-medium"),
+                Span(" · failed", cls="text-red-700 dark:text-red-400") if e["outcome"] == "failure" else None,
+            ),
+            P(f"{_when(e['occurred_at'])} · {e['ip'] or 'unknown address'}", cls=TextPresets.muted_sm),
+            cls="py-2",
+        )
+        for e in items
+    ]
+    return Card(
+        Ul(*entries, cls="divide-y divide-border", aria_label="Recent activity")
+        if entries
+        else P("Nothing yet.", cls=TextPresets.muted_sm),
+        header=H2("Recent activity", cls="text-lg"),
+    )
+
+
+def query_url(path: str, values: dict[str, str]) -> str:
+    return f"{path}?{urlencode(values)}" if values else path
