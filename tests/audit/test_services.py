@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -14,6 +15,7 @@ from sqlalchemy import select, text
 from fastapp.audit import Action, Actor, record
 from fastapp.audit.chain import GENESIS, derive_key
 from fastapp.audit.models import AuditEvent, AuditHead
+from fastapp.audit.queries import page, parse_filter
 from fastapp.audit.services import Verification, purge, verify
 from fastapp.platform.context import Runtime, open_context
 from tests.conftest import TEST_SECRET, root_of
@@ -178,3 +180,30 @@ async def test_purge_leaves_a_checkpoint_that_keeps_the_chain_verifiable(runtime
     await _tamper(runtime, "DELETE FROM audit_events WHERE seq = 5")  # removing the checkpoint itself
     result = await _verify(runtime)
     assert not result.ok and "events before #6 are missing" in (result.problem or "")
+
+
+class _At:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+async def test_date_ranges_find_exactly_their_events(runtime: Runtime) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for day in range(10):
+        async with open_context(runtime, request_id=f"d{day}", ip=None) as ctx:
+            dated = replace(ctx, clock=_At(start + timedelta(days=day, hours=12)))
+            await record(dated, Action.TOKEN_CREATED, actor=Actor.system("dated"), data={"day": day})
+
+    async def days(**bounds: str) -> list[int]:
+        async with runtime.backends.db.transaction() as session:
+            rows, _ = await page(session, parse_filter(**bounds), limit=50)
+        return [json.loads(r.data)["day"] for r in rows]
+
+    assert await days(since="2026-01-04", until="2026-01-06") == [5, 4, 3]  # a bare until includes its day
+    assert await days(since="2026-01-09T00:00") == [9, 8]
+    assert await days(until="2026-01-01") == [0]
+    assert await days(since="2027-01-01") == []
+    assert await days(until="2025-12-31") == []

@@ -46,7 +46,8 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_actor", "actor_id", "seq"),
         Index("ix_audit_events_action", "action", "seq"),
-        Index("ix_audit_events_target", "target_type", "target_id", "seq"),
+        Index("ix_audit_events_target", "target_id", "seq"),
+        Index("ix_audit_events_actor_label", "actor_label", "seq"),
         Index("ix_audit_events_occurred_at", "occurred_at"),
         Index("ix_audit_events_ip", "ip", "seq"),
     )

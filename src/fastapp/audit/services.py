@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fastapp.audit.actions import Action
@@ -127,8 +127,15 @@ async def record(
         hash="",
     )
     event.hash = event_hash(event)
-    session.add(event)
-    await session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(hash=event.hash))
+    row = insert(AuditEvent).values({c.key: getattr(event, c.key) for c in AuditEvent.__table__.columns})
+    advance = update(AuditHead).where(AuditHead.id == HEAD_ID).values(hash=event.hash)
+    if session.get_bind().dialect.name == "postgresql":
+        # One round trip for both while the head row is locked: it bounds how many events per
+        # second the chain takes (bench/README.md).
+        await session.execute(row.add_cte(advance.cte("advance")))
+    else:
+        await session.execute(row)
+        await session.execute(advance)
     return event
 
 

@@ -90,7 +90,8 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_events_actor", ["actor_id", "seq"], unique=False)
         batch_op.create_index("ix_audit_events_ip", ["ip", "seq"], unique=False)
         batch_op.create_index("ix_audit_events_occurred_at", ["occurred_at"], unique=False)
-        batch_op.create_index("ix_audit_events_target", ["target_type", "target_id", "seq"], unique=False)
+        batch_op.create_index("ix_audit_events_actor_label", ["actor_label", "seq"], unique=False)
+        batch_op.create_index("ix_audit_events_target", ["target_id", "seq"], unique=False)
     head = op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
@@ -112,6 +113,7 @@ def downgrade() -> None:
     op.drop_table("audit_head")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_events_target")
+        batch_op.drop_index("ix_audit_events_actor_label")
         batch_op.drop_index("ix_audit_events_occurred_at")
         batch_op.drop_index("ix_audit_events_ip")
         batch_op.drop_index("ix_audit_events_actor")
