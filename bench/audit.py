@@ -40,10 +40,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from api_me import admin
 from http_baseline import HERE
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 RESULTS = HERE / "results" / "audit.jsonl"
 TARGET_RECORD_MS = 2.0
@@ -441,15 +441,6 @@ async def run(dsn: str, events: int, transactions: int, repeats: int) -> dict[st
     finally:
         await stop(runtime)
     return {"generation": filled, "queries": query_results, "recording": record_results, "verify": verified}
-
-
-async def admin(url: str, sql: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 def show(results: dict[str, Any]) -> None:

@@ -57,6 +57,8 @@ async def test_filters_pages_and_one_event(client: httpx.AsyncClient, owner: dic
 
         failures = await client.get("/api/v1/audit/events?action=auth.&outcome=failure", headers=bearer(owner))
         assert [e["outcome"] for e in failures.json()["items"]] == ["failure", "failure"]
+        mine = await client.get("/api/v1/audit/events?actor=Owner@Example.COM", headers=bearer(owner))
+        assert [e["action"] for e in mine.json()["items"]] == ["auth.sign_in.succeeded"]  # any case finds it
         none = await client.get("/api/v1/audit/events?since=2999-01-01", headers=bearer(owner))
         assert none.json()["items"] == []
         bad = await client.get("/api/v1/audit/events?since=yesterday&outcome=maybe", headers=bearer(owner))

@@ -13,9 +13,7 @@ from fasthtml.common import (
     Input,
     Label,
     Legend,
-    Option,
     P,
-    Select,
     Span,
     Table,
     Tbody,
@@ -27,7 +25,7 @@ from fasthtml.common import (
 from monsterui.daisy import AlertT
 from monsterui.franken import H2, Card, TextPresets
 
-from fastapp.ui.components import CsrfField, FormErrors, FormField, PageHeading, SubmitButton
+from fastapp.ui.components import CsrfField, FormErrors, FormField, PageHeading, SelectField, SubmitButton
 
 
 @dataclass(frozen=True)
@@ -71,23 +69,6 @@ def RolesTable(roles: list[RoleView]) -> FT:
         ),
         header=H2("Roles", cls="text-lg"),
         cls="min-w-0",  # a grid item may shrink below the table's width; the table scrolls inside
-    )
-
-
-def _select(label: str, name: str, options: list[tuple[str, str]], *, selected: str = "", error: str | None) -> FT:
-    ident = f"field-{name}"
-    return Div(
-        Label(label, fr=ident, cls="uk-form-label"),
-        Select(
-            *(Option(text, value=value, selected=value == selected) for value, text in options),
-            id=ident,
-            name=name,
-            cls=("uk-select", "uk-form-danger" if error else ""),
-            aria_invalid="true" if error else None,
-            aria_describedby=f"{ident}-error" if error else None,
-        ),
-        P(error, id=f"{ident}-error", cls="text-sm text-red-700 dark:text-red-400", role="alert") if error else None,
-        cls="space-y-1",
     )
 
 
@@ -143,7 +124,7 @@ def NewRoleForm(
                 field_id="role-description",
                 required=False,
             ),
-            _select(
+            SelectField(
                 "Extends",
                 "parent",
                 [("", "nothing (only the permissions below)"), *((r, r) for r in roles)],
@@ -184,7 +165,9 @@ def AssignRoleForm(
                 field_id="assign-email",
                 autocomplete="off",
             ),
-            _select("Role", "role", [(r, r) for r in roles], selected=values.get("role", ""), error=errors.get("role")),
+            SelectField(
+                "Role", "role", [(r, r) for r in roles], selected=values.get("role", ""), error=errors.get("role")
+            ),
             P("The user gets exactly this role, from their next request on.", cls=TextPresets.muted_sm),
             SubmitButton("Assign role"),
             method="post",

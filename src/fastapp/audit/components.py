@@ -16,13 +16,9 @@ from fasthtml.common import (
     Dl,
     Dt,
     Form,
-    Input,
-    Label,
     Li,
-    Option,
     P,
     Pre,
-    Select,
     Span,
     Table,
     Tbody,
@@ -35,7 +31,7 @@ from fasthtml.common import (
 from monsterui.franken import H2, Card, TextPresets
 
 from fastapp.audit.actions import Action
-from fastapp.ui.components import EmptyState, FormErrors, PageHeading, SubmitButton
+from fastapp.ui.components import EmptyState, FormErrors, FormField, PageHeading, SelectField, SubmitButton
 
 PREFIXES = sorted({a.value.split(".")[0] + "." for a in Action})
 
@@ -44,33 +40,15 @@ def _when(value: str) -> str:
     return value[:19].replace("T", " ") + " UTC"
 
 
-def _field(label: str, name: str, value: str, *, type: str = "text", error: str | None = None) -> FT:
-    ident = f"audit-{name}"
-    return Div(
-        Label(label, fr=ident, cls="uk-form-label"),
-        Input(
-            id=ident,
-            name=name,
-            type=type,
-            value=value,
-            cls=("uk-input", "uk-form-danger" if error else ""),
-            aria_invalid="true" if error else None,
-        ),
-        cls="space-y-1",
-    )
-
-
-def _choice(label: str, name: str, options: list[tuple[str, str]], selected: str) -> FT:
-    ident = f"audit-{name}"
-    return Div(
-        Label(label, fr=ident, cls="uk-form-label"),
-        Select(
-            *(Option(text, value=value, selected=value == selected) for value, text in options),
-            id=ident,
-            name=name,
-            cls="uk-select",
-        ),
-        cls="space-y-1",
+def _text(label: str, name: str, values: dict[str, str], errors: dict[str, str], *, type: str = "text") -> FT:
+    return FormField(
+        label,
+        name,
+        type=type,
+        value=values.get(name, ""),
+        error=errors.get(name),
+        required=False,
+        field_id=f"audit-{name}",
     )
 
 
@@ -82,18 +60,20 @@ def FilterForm(action: str, values: dict[str, str], errors: dict[str, str], mess
         Form(
             FormErrors(message),
             Div(
-                _field("Actor (id or email)", "actor", values.get("actor", ""), error=errors.get("actor")),
-                _choice("Action", "action", actions, values.get("action", "")),
-                _field("Target (type:id)", "target", values.get("target", ""), error=errors.get("target")),
-                _choice(
+                _text("Actor (id or email)", "actor", values, errors),
+                SelectField("Action", "action", actions, selected=values.get("action", ""), field_id="audit-action"),
+                _text("Target (type:id)", "target", values, errors),
+                SelectField(
                     "Outcome",
                     "outcome",
                     [("", "Any"), ("success", "Success"), ("failure", "Failure")],
-                    values.get("outcome", ""),
+                    selected=values.get("outcome", ""),
+                    error=errors.get("outcome"),
+                    field_id="audit-outcome",
                 ),
-                _field("IP address", "ip", values.get("ip", ""), error=errors.get("ip")),
-                _field("From", "since", values.get("since", ""), type="date", error=errors.get("since")),
-                _field("Until", "until", values.get("until", ""), type="date", error=errors.get("until")),
+                _text("IP address", "ip", values, errors),
+                _text("From", "since", values, errors, type="date"),
+                _text("Until", "until", values, errors, type="date"),
                 cls="grid gap-4 sm:grid-cols-2 lg:grid-cols-4",
             ),
             SubmitButton("Show events"),

@@ -45,9 +45,8 @@ class EventFilter:
         e = AuditEvent
         found: list[ColumnElement[bool]] = []
         if actor := self.actor.strip():
-            if "@" in actor:  # addresses are kept with the domain in lower case
-                local, _, domain = actor.rpartition("@")
-                found.append(e.actor_label == f"{local}@{domain.lower()}")
+            if "@" in actor:  # addresses are kept in lower case
+                found.append(e.actor_label == actor.lower())
             else:
                 found.append(e.actor_id == actor)
         if action := self.action.strip():

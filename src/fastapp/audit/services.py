@@ -49,7 +49,8 @@ class Actor:
 
     @classmethod
     def user(cls, user_id: object, email: str | None = None) -> Actor:
-        return cls("user", str(user_id), email)
+        # Kept in lower case, as accounts compare addresses: the viewer finds it however typed.
+        return cls("user", str(user_id), email.lower() if email else None)
 
 
 ANONYMOUS = Actor("anonymous")
@@ -60,7 +61,7 @@ def actor_of(ctx: Context) -> Actor:
     if principal is None:
         return ANONYMOUS
     if principal.via == "token":
-        return Actor("token", str(principal.session_id), principal.email or None)
+        return Actor("token", str(principal.session_id), principal.email.lower() or None)
     return Actor.user(principal.user_id, principal.email or None)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fasthtml.common import FT, A, Div, Form, Input, Label, P, Span
+from fasthtml.common import FT, A, Div, Form, Input, Label, Option, P, Select, Span
 from monsterui.daisy import AlertT
 from monsterui.franken import H1, Button, ButtonT, Card, TextPresets, UkIcon
 
@@ -95,6 +95,32 @@ def FormField(
             aria_describedby=described or None,
         ),
         P(help, id=f"{ident}-help", cls=TextPresets.muted_sm) if help else None,
+        P(error, id=f"{ident}-error", cls="text-sm text-red-700 dark:text-red-400", role="alert") if error else None,
+        cls="space-y-1",
+    )
+
+
+def SelectField(
+    label: str,
+    name: str,
+    options: list[tuple[str, str]],
+    *,
+    selected: str = "",
+    error: str | None = None,
+    field_id: str | None = None,
+) -> FT:
+    """A labelled native select (value, text) with its inline error, wired like ``FormField``."""
+    ident = field_id or f"field-{name}"
+    return Div(
+        Label(label, fr=ident, cls="uk-form-label"),
+        Select(
+            *(Option(text, value=value, selected=value == selected) for value, text in options),
+            id=ident,
+            name=name,
+            cls=("uk-select", "uk-form-danger" if error else ""),
+            aria_invalid="true" if error else None,
+            aria_describedby=f"{ident}-error" if error else None,
+        ),
         P(error, id=f"{ident}-error", cls="text-sm text-red-700 dark:text-red-400", role="alert") if error else None,
         cls="space-y-1",
     )
