@@ -166,3 +166,33 @@ async def test_forms_need_the_csrf_token(client: httpx.AsyncClient, runtime: Run
     await csrf_token(client, "/admin/roles")
     response = await client.post("/admin/roles", data={"name": "x", "parent": "member"}, headers={"Origin": SITE})
     assert response.status_code == 403
+
+
+async def test_an_admin_opening_a_user_is_audited(client: httpx.AsyncClient, config: Config, runtime: Runtime) -> None:
+    from sqlalchemy import select
+
+    from fastapp.audit.models import AuditEvent
+
+    await _owner(runtime)
+    await verified_user(client, config, "ada@example.com")
+    async with open_context(runtime, request_id="t", ip=None) as ctx:
+        ada = await wiring.accounts(runtime, ctx).find_by_email("ada@example.com")
+    assert ada is not None
+    await sign_in(client, "ada@example.com")
+    assert (await client.get(f"/admin/users/{ada.id}")).status_code == 403  # a member may not
+
+    client.cookies.clear()
+    await sign_in(client, "owner@example.com")
+    page = await client.get(f"/admin/users/{ada.id}")
+    assert page.status_code == 200
+    assert "ada@example.com" in page.text and "member" in page.text
+    assert "Where this user is signed in" in page.text  # ada's session from her sign-in above
+    assert "Created an account" in page.text  # the user's recent events
+    assert (await client.get("/admin/users/not-a-uuid")).status_code == 404
+    assert (await client.get("/admin/users/00000000-0000-0000-0000-000000000000")).status_code == 404
+
+    async with runtime.backends.db.transaction() as session:
+        viewed = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "admin.user.viewed"))).all()
+    assert [(e.target_type, e.target_id, e.actor_label) for e in viewed] == [("user", str(ada.id), "owner@example.com")]
+    detail = await client.get(f"/admin/audit/{viewed[0].seq}")
+    assert f'href="/admin/users/{ada.id}"' in detail.text

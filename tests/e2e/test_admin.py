@@ -84,8 +84,14 @@ def test_an_owner_creates_and_assigns_a_role(server: Server, watched: Watched) -
     page.wait_for_url("**/admin/audit/*")
     assert page.get_by_text("What changed").count() == 1
     _clean(watched)
+    detail = page.url
+    page.locator("a[href^='/admin/users/']").last.click()  # the target: the user whose role changed
+    page.wait_for_url("**/admin/users/*")
+    assert page.get_by_role("definition").filter(has_text="helper@example.com").count() == 1
+    assert page.get_by_text("Opening this page is recorded in the audit log.").count() == 1
+    _clean(watched)
     page.set_viewport_size({"width": 360, "height": 740})
-    for url in (page.url, listing):
+    for url in (page.url, detail, listing):
         page.goto(url)
         _assert_fits(page)
         _clean(watched)

@@ -26,6 +26,7 @@ def register(registry: Registry) -> None:
     registry.on_startup.append(sync_built_in_roles)
     registry.background.append(listen_for_invalidations)
     registry.sign_in_path = pages.sign_in_page.to()
+    registry.user_detail_path = "/admin/users/{user_id}"
     registry.account_links.update(
         sign_in=pages.sign_in_page.to(),
         sign_up=pages.sign_up_page.to(),

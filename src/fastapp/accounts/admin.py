@@ -1,4 +1,5 @@
-"""Roles administration (``roles:manage``): every role and what it may do, custom roles, assignment.
+"""Roles administration (``roles:manage``): every role and what it may do, custom roles, assignment;
+and one user's account as an administrator sees it (``users:read``).
 
 The same services as ``/api/v1/roles`` and ``PUT /api/v1/users/{id}/role``, with the same rules:
 nobody grants a permission they do not hold, and the last owner stays owner.
@@ -6,6 +7,7 @@ nobody grants a permission they do not hold, and the last owner stays owner.
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import urlencode
 
 from fasthtml.common import APIRouter
@@ -16,8 +18,11 @@ from fastapp.accounts import admin_components as c
 from fastapp.accounts import wiring
 from fastapp.accounts.policy import PERMISSIONS, require
 from fastapp.accounts.web import context_of, csrf_of, runtime_of, signed_in
+from fastapp.audit import Action, record
+from fastapp.audit import queries as audit_queries
+from fastapp.audit.components import RecentActivity
 from fastapp.platform.context import Principal
-from fastapp.platform.errors import DomainError
+from fastapp.platform.errors import DomainError, NotFound
 from fastapp.ui.request import render_response
 
 rt = APIRouter()
@@ -143,3 +148,33 @@ async def assign_role(request: Request, email: str = "", role: str = "") -> Resp
     except DomainError as exc:
         return await _page(request, principal, assign=({"email": email, "role": role}, exc), status=exc.status)
     return RedirectResponse(f"{roles_page.to()}?{urlencode({'assigned': role, 'user': who})}", status_code=303)
+
+
+# -- one user, as an administrator sees it (the user administration of issue #7 builds on it) -----
+
+
+@rt("/admin/users/{user_id}", methods=["get"])
+async def user_page(request: Request, user_id: str) -> HTMLResponse:
+    """An account's status, roles, sessions and recent events; opening it is audited."""
+    require(signed_in(request), "users:read")
+    try:
+        ident = uuid.UUID(user_id)
+    except ValueError as exc:
+        raise NotFound("No such user.") from exc
+    runtime = runtime_of(request)
+    async with context_of(request) as ctx:
+        user = await wiring.accounts(runtime, ctx).get_user(ident)
+        sessions = await wiring.sessions(runtime, ctx).active(user.id)
+        events = [audit_queries.event_record(e) for e in await audit_queries.for_user(ctx.session, user.id)]
+        await record(ctx, Action.ADMIN_USER_VIEWED, target=("user", user.id))
+        view = c.UserView(
+            email=user.email,
+            display_name=user.display_name,
+            status=user.status,
+            verified=user.email_verified_at is not None,
+            two_factor=user.totp_enabled_at is not None,
+            created=user.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            roles=tuple(sorted(r.name for r in user.roles)),
+        )
+    rows = [(s.device, s.ip or "unknown", s.last_seen_at.strftime("%Y-%m-%d %H:%M UTC")) for s in sessions]
+    return render_response(request, user.display_name, c.UserDetail(view, rows, RecentActivity(events)))

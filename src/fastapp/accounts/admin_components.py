@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from fasthtml.common import (
     FT,
     Caption,
+    Dd,
     Div,
+    Dl,
+    Dt,
     Fieldset,
     Form,
     Input,
@@ -184,5 +187,62 @@ def RolesPage(notice: str | None, table: FT, assign: FT, create: FT) -> FT:
         PageHeading("Roles", "Who may do what. Checks are always by permission, never by role name."),
         Div(Span(notice), cls=("alert", AlertT.success), role="status") if notice else None,
         Div(table, assign, create, cls="grid gap-6"),
+        cls="space-y-6",
+    )
+
+
+@dataclass(frozen=True)
+class UserView:
+    email: str
+    display_name: str
+    status: str
+    verified: bool
+    two_factor: bool
+    created: str
+    roles: tuple[str, ...]
+
+
+def UserDetail(user: UserView, sessions: list[tuple[str, str, str]], activity: FT) -> FT:
+    """An account as an administrator sees it: who, status, roles, where signed in, recent events."""
+    facts = [
+        ("Email", user.email),
+        ("Status", user.status + ("" if user.verified else " (email not verified)")),
+        ("Two-factor sign-in", "on" if user.two_factor else "off"),
+        ("Roles", ", ".join(user.roles) or "none"),
+        ("Created", user.created),
+    ]
+    rows = [Tr(Td(device), Td(ip), Td(seen)) for device, ip, seen in sessions]
+    return Div(
+        PageHeading(user.display_name, "Opening this page is recorded in the audit log."),
+        Div(
+            Card(
+                Dl(
+                    *(part for label, value in facts for part in (Dt(label, cls="font-medium"), Dd(value))),
+                    cls="grid gap-2 sm:grid-cols-[12rem_1fr]",
+                ),
+                header=H2("Account", cls="text-lg"),
+                cls="min-w-0",
+            ),
+            Card(
+                Div(
+                    Table(
+                        Caption("Where this user is signed in"),
+                        Thead(Tr(*(Th(h, scope="col") for h in ("Device", "IP address", "Last active")))),
+                        Tbody(*rows),
+                        cls="uk-table uk-table-divider uk-table-sm",
+                    ),
+                    cls="overflow-x-auto",
+                    tabindex="0",
+                    role="region",
+                    aria_label="Sessions table",
+                )
+                if rows
+                else P("Not signed in anywhere.", cls=TextPresets.muted_sm),
+                header=H2("Sessions", cls="text-lg"),
+                cls="min-w-0",
+            ),
+            activity,
+            cls="grid gap-6",
+        ),
         cls="space-y-6",
     )

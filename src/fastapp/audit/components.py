@@ -172,14 +172,14 @@ def _show(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def EventDetail(e: dict[str, Any], *, back_url: str) -> FT:
+def EventDetail(e: dict[str, Any], *, back_url: str, user_url: Callable[[str], str] | None = None) -> FT:
     facts = [
         ("Event", f"#{e['seq']}"),
         ("When", _when(e["occurred_at"])),
         ("What", f"{e['description']} ({e['action']})"),
         ("Outcome", e["outcome"]),
-        ("Actor", f"{e['actor']['type']} {e['actor']['id'] or ''} {e['actor']['label'] or ''}".strip()),
-        ("Target", f"{e['target']['type']}:{e['target']['id']}" if e["target"]["type"] else "—"),
+        ("Actor", _party(e["actor"]["type"], e["actor"]["id"], e["actor"]["label"], user_url)),
+        ("Target", _party(e["target"]["type"], e["target"]["id"], None, user_url) if e["target"]["type"] else "—"),
         ("IP address", e["ip"] or ("erased" if e["erased"] else "—")),
         ("Browser", e["user_agent"] or ("erased" if e["erased"] else "—")),
         ("Request id", e["request_id"] or "—"),
@@ -218,6 +218,13 @@ def EventDetail(e: dict[str, Any], *, back_url: str) -> FT:
         ),
         cls="space-y-6",
     )
+
+
+def _party(kind: str, ident: str | None, label: str | None, user_url: Callable[[str], str] | None) -> FT | str:
+    text = " ".join(x for x in (kind, ident, label) if x)
+    if kind == "user" and ident and user_url is not None:
+        return A(text, href=user_url(ident), cls="underline")
+    return text
 
 
 def RecentActivity(items: list[dict[str, Any]]) -> FT:

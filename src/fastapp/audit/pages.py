@@ -112,4 +112,8 @@ async def event_page(request: Request, seq: int) -> HTMLResponse:
         if event is None:
             raise NotFound("No audit event with that number (it may have been purged).")
         item = queries.event_record(event)
-    return render_response(request, f"Audit event #{seq}", c.EventDetail(item, back_url=audit_page.to()))
+    path = _runtime(request).registry.user_detail_path
+    user_url = (lambda ident: path.format(user_id=ident)) if path else None
+    return render_response(
+        request, f"Audit event #{seq}", c.EventDetail(item, back_url=audit_page.to(), user_url=user_url)
+    )

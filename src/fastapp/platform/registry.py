@@ -35,6 +35,8 @@ class Registry:
     sign_in_path: str | None = None
     #: URLs of the header's account menu: sign_in, sign_up, account, sign_out (set by accounts).
     account_links: dict[str, str] = field(default_factory=dict)
+    #: Where an administrator sees one user, with ``{user_id}`` (set by accounts; linked from the audit log).
+    user_detail_path: str | None = None
     #: Named rate limiters and their default limits ("5 per minute; 20 per hour").
     rate_limits: dict[str, str] = field(default_factory=dict)
 
