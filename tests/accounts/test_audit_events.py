@@ -243,3 +243,18 @@ async def test_role_changes_carry_before_and_after(client: httpx.AsyncClient, co
     assert json.loads(changed.data) == {"before": ["member"], "after": ["admin"]}
     (role,) = await events(runtime, "role.created")
     assert json.loads(role.data) == {"name": "support", "parent": "member", "permissions": ["users:read"]}
+
+
+async def test_an_api_token_acts_as_a_token(client: httpx.AsyncClient, config: Config, runtime: Runtime) -> None:
+    await verified_user(client, config, "ada@example.com")
+    tokens, other = await api_tokens(client, "ada@example.com"), await api_tokens(client, "ada@example.com")
+    with as_script(client):
+        made = (
+            await client.post("/api/v1/me/tokens", headers=bearer(tokens), json={"name": "script", "scopes": []})
+        ).json()
+        pat = {"Authorization": f"Bearer {made['token']}"}
+        sessions = (await client.get("/api/v1/me/sessions", headers=bearer(other))).json()
+        ended = await client.delete(f"/api/v1/me/sessions/{sessions[0]['id']}", headers=pat)
+        assert ended.status_code == 204
+    (revoked,) = await events(runtime, "session.revoked")
+    assert (revoked.actor_type, revoked.actor_id, revoked.actor_label) == ("token", made["id"], "ada@example.com")
