@@ -32,6 +32,7 @@ from fastapp.config import (
     Config,
     DatabaseSettings,
     HttpSettings,
+    JobsSettings,
     MailSettings,
     RedisSettings,
     SecuritySettings,
@@ -152,6 +153,8 @@ def make_config(var_dir: Path, database_url: str = "", redis_url: str = "", **ap
     http = app_values.pop("http", {})
     auth = app_values.pop("auth", {})
     security = app_values.pop("security", {})
+    jobs = app_values.pop("jobs", {})
+    assert isinstance(jobs, dict)
     assert isinstance(security, dict)
     assert isinstance(http, dict)
     assert isinstance(auth, dict)
@@ -166,6 +169,7 @@ def make_config(var_dir: Path, database_url: str = "", redis_url: str = "", **ap
         security=SecuritySettings.model_construct(**_defaults(SecuritySettings, security)),
         mail=MailSettings.model_construct(**_defaults(MailSettings, {})),
         audit=AuditSettings.model_construct(**_defaults(AuditSettings, {})),
+        jobs=JobsSettings.model_construct(**_defaults(JobsSettings, {"in_process": False, **jobs})),
     )
 
 

@@ -13,6 +13,7 @@ import asyncio
 import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
@@ -45,6 +46,7 @@ from fastapp.platform.db import Base, Database
 from fastapp.platform.errors import DomainError
 from fastapp.platform.health import healthz, readyz_endpoint
 from fastapp.platform.instance import ensure_instance
+from fastapp.platform.jobs import Worker
 from fastapp.platform.logging import configure_logging
 from fastapp.platform.mail import MailTemplates, Message, create_mailer, new_message_id
 from fastapp.platform.middleware import (
@@ -123,7 +125,10 @@ async def start(runtime: Runtime) -> None:
         for hook in runtime.registry.on_startup:
             async with db.transaction() as session:
                 await hook(session)
-        runtime.services[TASKS] = [asyncio.create_task(task(runtime)) for task in runtime.registry.background]
+        background = list(runtime.registry.background)
+        if config.jobs.in_process:
+            background.append(run_in_process_worker)
+        runtime.services[TASKS] = [asyncio.create_task(task(runtime)) for task in background]
     except BaseException:
         await stop(runtime)
         raise
@@ -146,6 +151,22 @@ async def stop(runtime: Runtime) -> None:
     await backends.limits.close()
     await backends.cache.close()
     await backends.db.dispose()
+
+
+async def run_in_process_worker(runtime: Runtime) -> None:
+    """The embedded default: the web process also runs the jobs, so ``serve`` alone delivers.
+
+    Cancelled at shutdown, it gives running jobs a second, then releases them (the app's stop
+    waits ``STOP_TIMEOUT_S`` for background tasks)."""
+    settings = runtime.config.jobs
+    worker = Worker(
+        runtime,
+        runtime.registry.jobs,
+        concurrency=settings.concurrency,
+        lease=timedelta(seconds=settings.lease_seconds),
+        grace=1.0,
+    )
+    await worker.run(asyncio.Event())
 
 
 def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:

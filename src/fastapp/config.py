@@ -176,6 +176,20 @@ class AuthSettings(_Section):
     reset_link_minutes: int = Field(60, ge=5, le=1440, description="Validity of password reset links.")
 
 
+class JobsSettings(_Section):
+    """The durable job queue and its workers."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_JOBS_")
+
+    in_process: bool = Field(
+        True, description="Run a worker inside each web process (the embedded default); off when `fastapp worker` runs."
+    )
+    concurrency: int = Field(4, ge=1, le=256, description="Jobs one worker runs at a time.")
+    lease_seconds: int = Field(
+        60, ge=5, le=3600, description="A claimed job returns to the queue if its worker is silent this long."
+    )
+
+
 class AuditSettings(_Section):
     """The audit log."""
 
@@ -199,8 +213,19 @@ class Config(BaseModel):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     mail: MailSettings = Field(default_factory=MailSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
 
-    SECTIONS: ClassVar[tuple[str, ...]] = ("app", "database", "redis", "http", "auth", "security", "mail", "audit")
+    SECTIONS: ClassVar[tuple[str, ...]] = (
+        "app",
+        "database",
+        "redis",
+        "http",
+        "auth",
+        "security",
+        "mail",
+        "audit",
+        "jobs",
+    )
 
     @property
     def database_url(self) -> str:

@@ -1,0 +1,219 @@
+"""The durable job queue on SQLite and PostgreSQL: transactional enqueue, idempotency, retries,
+dead jobs, leases taken over, priorities, delays, graceful release, and no job run twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from fastapp.app import build_registry, create_app
+from fastapp.platform.context import Context, Runtime, open_context
+from fastapp.platform.jobs import Job, JobState, Worker, backoff, enqueue
+from tests.conftest import make_config, root_of, started
+
+
+@pytest.fixture
+def runtime(app: object) -> Runtime:
+    found: Runtime = root_of(app).state.runtime
+    return found
+
+
+async def _jobs(runtime: Runtime) -> list[Job]:
+    async with runtime.backends.db.transaction() as session:
+        return list((await session.scalars(select(Job).order_by(Job.created_at))).all())
+
+
+async def _add(runtime: Runtime, name: str, **kwargs: Any) -> bool:
+    async with open_context(runtime, request_id="t", ip=None) as ctx:
+        return await enqueue(ctx, name, kwargs.pop("payload", {}), **kwargs)
+
+
+async def _work_until(worker: Worker, done: Callable[[], bool]) -> None:
+    """Run ``worker`` until ``done()`` holds (checked every 20 ms, for at most 10 s)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        for _ in range(500):
+            if done():
+                break
+            await asyncio.sleep(0.02)
+        assert done(), "the worker did not get there in 10 s"
+    finally:
+        stop.set()
+        await task
+
+
+def _worker(runtime: Runtime, handlers: dict[str, Any], **kwargs: Any) -> Worker:
+    return Worker(runtime, handlers, poll_interval=0.02, retry_delay=lambda _n: 0.0, **kwargs)
+
+
+async def test_a_job_commits_with_its_transaction_and_once_per_key(runtime: Runtime) -> None:
+    async def failing_change() -> None:
+        async with open_context(runtime, request_id="t", ip=None) as ctx:
+            await enqueue(ctx, "mail.send", {"to": "a@example.com"})
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_change()
+    assert await _jobs(runtime) == []
+    assert await _add(runtime, "mail.send", idempotency_key="welcome:1") is True
+    assert await _add(runtime, "mail.send", idempotency_key="welcome:1") is False
+    assert await _add(runtime, "mail.send") is True
+    assert len(await _jobs(runtime)) == 2
+
+
+async def test_a_worker_runs_jobs_by_priority_and_queue(runtime: Runtime) -> None:
+    ran: list[str] = []
+
+    async def handler(ctx: Context, payload: dict[str, Any]) -> None:
+        ran.append(payload["label"])
+
+    await _add(runtime, "note", payload={"label": "low"}, priority=0)
+    await _add(runtime, "note", payload={"label": "high"}, priority=10)
+    await _add(runtime, "note", payload={"label": "elsewhere"}, queue="reports")
+    await _add(runtime, "note", payload={"label": "later"}, run_at=runtime.backends.clock.now() + timedelta(hours=1))
+    await _work_until(_worker(runtime, {"note": handler}, concurrency=1), lambda: len(ran) == 2)
+    assert ran == ["high", "low"]
+    states = Counter((j.queue, j.state) for j in await _jobs(runtime))
+    assert states == {("default", "succeeded"): 2, ("reports", "ready"): 1, ("default", "ready"): 1}
+
+
+async def test_failures_retry_then_die_with_their_traceback(runtime: Runtime) -> None:
+    attempts: list[int] = []
+
+    async def flaky(ctx: Context, payload: dict[str, Any]) -> None:
+        attempts.append(1)
+        raise ValueError(f"attempt {len(attempts)} failed")
+
+    await _add(runtime, "flaky", max_attempts=3)
+    await _add(runtime, "nobody-handles-this")
+    await _work_until(
+        _worker(runtime, {"flaky": flaky}),
+        lambda: len(attempts) == 3,
+    )
+    await asyncio.sleep(0.1)
+    jobs = {j.name: j for j in await _jobs(runtime)}
+    dead = jobs["flaky"]
+    assert (dead.state, dead.attempts) == (JobState.dead.value, 3)
+    assert "ValueError: attempt 3 failed" in (dead.last_error or "")
+    assert "no handler is registered" in (jobs["nobody-handles-this"].last_error or "")
+
+
+async def test_a_handlers_writes_roll_back_when_it_fails(runtime: Runtime) -> None:
+    from fastapp.audit import Action, Actor, record
+    from fastapp.audit.models import AuditEvent
+
+    async def half_done(ctx: Context, payload: dict[str, Any]) -> None:
+        await record(ctx, Action.TOKEN_CREATED, actor=Actor.system("job"))
+        raise RuntimeError("then it broke")
+
+    await _add(runtime, "half", max_attempts=1)
+    worker = _worker(runtime, {"half": half_done})
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    for _ in range(200):
+        if (await _jobs(runtime))[0].state == JobState.dead.value:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    async with runtime.backends.db.transaction() as session:
+        assert (await session.scalars(select(AuditEvent))).all() == []
+
+
+async def test_a_silent_workers_job_is_taken_over_and_runs_once(runtime: Runtime) -> None:
+    runs: list[str] = []
+
+    async def handler(ctx: Context, payload: dict[str, Any]) -> None:
+        runs.append(payload["n"])
+
+    await _add(runtime, "once", payload={"n": "a"})
+    crashed = _worker(runtime, {"once": handler}, lease=timedelta(seconds=0.3))
+    assert len(await crashed.claim(1)) == 1  # claimed, then its process "dies": no run, no heartbeat
+    survivor = _worker(runtime, {"once": handler}, lease=timedelta(seconds=30))
+    assert await survivor.claim(1) == []  # the lease still holds
+    await asyncio.sleep(0.4)
+    await _work_until(survivor, lambda: len(runs) == 1)
+    await asyncio.sleep(0.05)
+    (job,) = await _jobs(runtime)
+    assert (job.state, job.attempts, job.locked_by) == (JobState.succeeded.value, 2, survivor.ident)
+    assert runs == ["a"]
+
+
+async def test_stopping_releases_what_does_not_finish_in_the_grace_period(runtime: Runtime) -> None:
+    started = asyncio.Event()
+
+    async def slow(ctx: Context, payload: dict[str, Any]) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    await _add(runtime, "slow")
+    worker = _worker(runtime, {"slow": slow}, grace=0.1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.wait_for(started.wait(), 5)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    (job,) = await _jobs(runtime)
+    assert (job.state, job.attempts, job.locked_by) == (JobState.ready.value, 0, None)
+
+
+async def test_several_workers_never_run_a_job_twice(runtime: Runtime, backend: str) -> None:
+    count = 400 if backend == "services" else 60
+    seen: Counter[int] = Counter()
+
+    async def handler(ctx: Context, payload: dict[str, Any]) -> None:
+        seen[payload["n"]] += 1
+        await asyncio.sleep(0)
+
+    async with open_context(runtime, request_id="bulk", ip=None) as ctx:
+        for n in range(count):
+            await enqueue(ctx, "count", {"n": n})
+    workers = [_worker(runtime, {"count": handler}, concurrency=8) for _ in range(4)]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(w.run(stop)) for w in workers]
+    for _ in range(1200):
+        if sum(seen.values()) >= count:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert len(seen) == count and set(seen.values()) == {1}
+    assert Counter(j.state for j in await _jobs(runtime)) == {"succeeded": count}
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert all(0 <= backoff(1) <= 2 for _ in range(50))
+    assert all(0 <= backoff(5) <= 32 for _ in range(50))
+    assert all(backoff(40) <= 3600 for _ in range(50))
+
+
+async def test_the_web_process_runs_jobs_in_the_embedded_default(tmp_path: Path, database_url: str) -> None:
+    """With FASTAPP_JOBS_IN_PROCESS (the default), ``serve`` alone runs what is enqueued."""
+    done = asyncio.Event()
+    seen: list[dict[str, Any]] = []
+
+    async def echo(ctx: Context, payload: dict[str, Any]) -> None:
+        seen.append(payload)
+        done.set()
+
+    registry = build_registry()
+    registry.add_job("test.echo", echo)
+    config = make_config(tmp_path, database_url, jobs={"in_process": True})
+    application = create_app(config, registry=registry)
+    async with started(application):
+        runtime: Runtime = root_of(application).state.runtime
+        async with open_context(runtime, request_id="t", ip=None) as ctx:
+            await enqueue(ctx, "test.echo", {"hello": "world"})
+        await asyncio.wait_for(done.wait(), 10)
+    assert seen == [{"hello": "world"}]
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.add_job("test.echo", echo)
