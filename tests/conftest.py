@@ -169,7 +169,7 @@ def make_config(var_dir: Path, database_url: str = "", redis_url: str = "", **ap
         security=SecuritySettings.model_construct(**_defaults(SecuritySettings, security)),
         mail=MailSettings.model_construct(**_defaults(MailSettings, {})),
         audit=AuditSettings.model_construct(**_defaults(AuditSettings, {})),
-        jobs=JobsSettings.model_construct(**_defaults(JobsSettings, {"in_process": False, **jobs})),
+        jobs=JobsSettings.model_construct(**_defaults(JobsSettings, jobs)),
     )
 
 

@@ -27,7 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from fastapp.accounts.services import MailSender
+from fastapp.accounts.services import MAIL_JOB, MailSender
 from fastapp.accounts.wiring import MAIL_KEY as MAIL_SERVICE
 from fastapp.accounts.wiring import authenticator
 from fastapp.api import API_PREFIX, create_api_app
@@ -39,7 +39,7 @@ from fastapp.config import Config, load_config
 from fastapp.platform.auth import AuthenticationMiddleware, csrf_session_key
 from fastapp.platform.cache import create_cache
 from fastapp.platform.clock import SystemClock
-from fastapp.platform.context import Backends, Runtime
+from fastapp.platform.context import Backends, Context, Runtime
 from fastapp.platform.crypto import select_keyring, set_active_keyring
 from fastapp.platform.csrf import CsrfMiddleware
 from fastapp.platform.db import Base, Database
@@ -89,9 +89,16 @@ def metadata() -> MetaData:
 
 def build_registry() -> Registry:
     registry = Registry()
+    registry.add_job(MAIL_JOB, send_queued_mail)
     for domain in load_domains():
         domain.register(registry)
     return registry
+
+
+async def send_queued_mail(runtime: Runtime, _ctx: Context, payload: dict[str, Any]) -> None:
+    """The ``mail.send`` job: render the template and hand the mail to the transport."""
+    send: MailSender = runtime.services[MAIL_SERVICE]
+    await send(payload["to"], payload["template"], **payload["context"])
 
 
 def new_runtime(config: Config, registry: Registry | None = None) -> Runtime:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from fastapp.config import Config
+from fastapp.platform.db import Database
+from fastapp.platform.jobs import Job
 from tests.conftest import csrf_token
 
 STRONG = "correct horse battery staple 42"
@@ -38,13 +43,37 @@ def text_of(message: EmailMessage) -> str:
     return str(part.get_content())
 
 
-def mails_to(config: Config, address: str) -> list[EmailMessage]:
+async def delivered(config: Config) -> None:
+    """Wait until the queued mail that is due has been sent (mail goes through the job queue)."""
+    db = Database.from_url(config.database_url)
+    try:
+        for _ in range(500):
+            async with db.transaction() as session:
+                due = await session.scalar(
+                    select(func.count())
+                    .select_from(Job)
+                    .where(Job.name == "mail.send", Job.state.in_(("ready", "running")), Job.run_at <= utc_now())
+                )
+            if not due:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("queued mail was not sent within 10 s")
+    finally:
+        await db.dispose()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def mails_to(config: Config, address: str) -> list[EmailMessage]:
+    await delivered(config)
     return [m for m in outbox(config) if address.lower() in str(m["To"]).lower()]
 
 
-def last_link(config: Config, address: str, path: str) -> str:
+async def last_link(config: Config, address: str, path: str) -> str:
     """The path and query of the last link to ``path`` mailed to ``address``."""
-    for message in reversed(mails_to(config, address)):
+    for message in reversed(await mails_to(config, address)):
         for url in LINK.findall(text_of(message)):
             if path in url:
                 return url[url.index(path) :]
@@ -77,7 +106,7 @@ async def register(client: httpx.AsyncClient, address: str, password: str = STRO
 
 async def verified_user(client: httpx.AsyncClient, config: Config, address: str, password: str = STRONG) -> None:
     await register(client, address, password)
-    token = token_of(last_link(config, address, "/verify-email"))
+    token = token_of(await last_link(config, address, "/verify-email"))
     with as_script(client):
         response = await client.post("/api/v1/auth/verify-email", json={"token": token})
     assert response.status_code == 200, response.text

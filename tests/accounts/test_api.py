@@ -22,10 +22,12 @@ from tests.accounts.conftest import (
 
 async def test_register_verify_token_me(client: httpx.AsyncClient, config: Config) -> None:
     await register(client, "ada@example.com")
-    assert [m["Subject"] for m in mails_to(config, "ada@example.com")] == ["Confirm your email address for FastApp"]
+    assert [m["Subject"] for m in await mails_to(config, "ada@example.com")] == [
+        "Confirm your email address for FastApp"
+    ]
     unverified = await client.post("/api/v1/auth/token", json={"email": "ada@example.com", "password": STRONG})
     assert unverified.status_code == 403
-    token = token_of(last_link(config, "ada@example.com", "/verify-email"))
+    token = token_of(await last_link(config, "ada@example.com", "/verify-email"))
     assert (await client.post("/api/v1/auth/verify-email", json={"token": token})).status_code == 200
     reused = await client.post("/api/v1/auth/verify-email", json={"token": token})
     assert reused.status_code == 422
@@ -46,7 +48,7 @@ async def test_register_is_silent_about_taken_addresses(client: httpx.AsyncClien
         "/api/v1/auth/register", json={"email": "Ada@Example.com", "password": STRONG, "display_name": "Impostor"}
     )
     assert second.status_code == 202
-    subjects = [m["Subject"] for m in mails_to(config, "ada@example.com")]
+    subjects = [m["Subject"] for m in await mails_to(config, "ada@example.com")]
     assert subjects == ["Confirm your email address for FastApp", "Someone tried to sign up with your address"]
 
 
@@ -154,8 +156,8 @@ async def test_password_reset_flow(client: httpx.AsyncClient, config: Config) ->
     known = await client.post("/api/v1/auth/password-reset", json={"email": "ada@example.com"})
     assert unknown.status_code == known.status_code == 202
     assert unknown.json() == known.json()
-    assert mails_to(config, "nobody@example.com") == []
-    token = token_of(last_link(config, "ada@example.com", "/password/reset"))
+    assert await mails_to(config, "nobody@example.com") == []
+    token = token_of(await last_link(config, "ada@example.com", "/password/reset"))
     new = "a completely different passphrase 7"
     confirm = await client.post("/api/v1/auth/password-reset/confirm", json={"token": token, "password": new})
     assert confirm.status_code == 200
@@ -168,7 +170,7 @@ async def test_password_reset_flow(client: httpx.AsyncClient, config: Config) ->
     await api_tokens(client, "ada@example.com", new)
     assert any(
         "password" in str(m["Subject"]).lower() and "changed" in str(m["Subject"]).lower()
-        for m in mails_to(config, "ada@example.com")
+        for m in await mails_to(config, "ada@example.com")
     )
 
 
@@ -199,13 +201,13 @@ async def test_change_email_verifies_the_new_address_and_tells_the_old(
     tokens = await api_tokens(client, "ada@example.com")
     response = await client.post("/api/v1/me/email", headers=bearer(tokens), json={"email": "ada@new.example"})
     assert response.status_code == 202
-    token = token_of(last_link(config, "ada@new.example", "/verify-email"))
+    token = token_of(await last_link(config, "ada@new.example", "/verify-email"))
     assert (await client.post("/api/v1/auth/verify-email", json={"token": token})).status_code == 200
     me = (await client.get("/api/v1/me", headers=bearer(tokens))).json()
     assert me["email"] == "ada@new.example"
     assert any(
         "email address" in str(m["Subject"]).lower() and "changed" in str(m["Subject"]).lower()
-        for m in mails_to(config, "ada@example.com")
+        for m in await mails_to(config, "ada@example.com")
     )
 
 
@@ -252,5 +254,5 @@ async def test_brute_force_is_rate_limited_and_the_owner_told_once(client: httpx
     limited = statuses.index(429)
     assert set(statuses[:limited]) == {401}
     assert set(statuses[limited:]) == {429}
-    notices = [m for m in mails_to(config, "ada@example.com") if "failed sign-in" in str(m["Subject"]).lower()]
+    notices = [m for m in await mails_to(config, "ada@example.com") if "failed sign-in" in str(m["Subject"]).lower()]
     assert len(notices) == 1

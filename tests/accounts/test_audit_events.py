@@ -141,7 +141,7 @@ async def test_password_change_reset_and_session_ends(
     with as_script(client):
         await client.post("/api/v1/auth/password-reset", json={"email": "ada@example.com"})
         await client.post("/api/v1/auth/password-reset", json={"email": "nobody@example.com"})
-        token = token_of(last_link(config, "ada@example.com", "/password/reset"))
+        token = token_of(await last_link(config, "ada@example.com", "/password/reset"))
         confirmed = await client.post("/api/v1/auth/password-reset/confirm", json={"token": token, "password": STRONG})
         assert confirmed.status_code == 200
     requested = await events(runtime, "auth.password.reset_requested")
@@ -156,7 +156,7 @@ async def test_email_change(client: httpx.AsyncClient, config: Config, runtime: 
     tokens = await api_tokens(client, "ada@example.com")
     with as_script(client):
         await client.post("/api/v1/me/email", headers=bearer(tokens), json={"email": "ada@new.example"})
-        link = token_of(last_link(config, "ada@new.example", "/verify-email"))
+        link = token_of(await last_link(config, "ada@new.example", "/verify-email"))
         await client.post("/api/v1/auth/verify-email", json={"token": link})
     (requested,) = await events(runtime, "auth.email.change_requested")
     assert json.loads(requested.personal or "{}") == {"new": "ada@new.example"}

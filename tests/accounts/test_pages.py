@@ -21,7 +21,7 @@ async def test_sign_up_verify_sign_in_and_out(client: httpx.AsyncClient, config:
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/check-email?sent=verify"
-    link = last_link(config, "ada@example.com", "/verify-email")
+    link = await last_link(config, "ada@example.com", "/verify-email")
     page = await client.get(link)  # opening the link changes nothing: confirming takes a POST
     assert "Confirm my email address" in page.text
     confirm = await client.post("/verify-email", data={"token": token_of(link), "csrf_token": await csrf_token(client)})
@@ -75,7 +75,7 @@ async def test_unverified_users_only_reach_the_verify_page(client: httpx.AsyncCl
         "/verify-email/resend", data={"csrf_token": await csrf_token(client, "/verify-email/pending")}
     )
     assert resend.status_code == 303
-    assert len(mails_to(config, "new@example.com")) == 2
+    assert len(await mails_to(config, "new@example.com")) == 2
 
 
 async def test_no_session_fixation(client: httpx.AsyncClient, config: Config) -> None:
@@ -134,7 +134,7 @@ async def test_ending_another_session_signs_that_browser_out(
         ended = await client.post(end_url[0], data={"csrf_token": await csrf_token(client, "/account/security")})
         assert ended.status_code == 303
         assert (await phone.get("/account/security")).status_code == 303  # signed out at once
-    new_device = [m for m in mails_to(config, "ada@example.com") if "New sign-in" in str(m["Subject"])]
+    new_device = [m for m in await mails_to(config, "ada@example.com") if "New sign-in" in str(m["Subject"])]
     assert len(new_device) == 1
 
 
@@ -143,7 +143,7 @@ async def test_forgot_and_reset_password_pages(client: httpx.AsyncClient, config
     token = await csrf_token(client, "/password/forgot")
     response = await client.post("/password/forgot", data={"email": "ada@example.com", "csrf_token": token})
     assert response.headers["location"] == "/check-email?sent=reset"
-    link = last_link(config, "ada@example.com", "/password/reset")
+    link = await last_link(config, "ada@example.com", "/password/reset")
     form = await client.get(link)
     assert "Choose a new password" in form.text
     weak = await client.post(
@@ -185,7 +185,7 @@ async def test_change_email_in_the_browser(client: httpx.AsyncClient, config: Co
     sent = await client.post("/account/email", data={"email": "ada@new.example", "csrf_token": token})
     assert sent.status_code == 200
     assert "Check your email" in sent.text
-    link = last_link(config, "ada@new.example", "/verify-email")
+    link = await last_link(config, "ada@new.example", "/verify-email")
     confirmed = await client.post(
         "/verify-email", data={"token": token_of(link), "csrf_token": await csrf_token(client)}
     )

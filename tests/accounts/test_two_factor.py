@@ -36,7 +36,7 @@ async def enable(client: httpx.AsyncClient, config: Config, address: str = "ada@
 
 async def test_enable_then_sign_in_needs_the_code(client: httpx.AsyncClient, config: Config, app: object) -> None:
     _secret, codes = await enable(client, config)
-    assert any("is on" in str(m["Subject"]) for m in mails_to(config, "ada@example.com"))
+    assert any("is on" in str(m["Subject"]) for m in await mails_to(config, "ada@example.com"))
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
         step = await sign_in(other, "ada@example.com")
@@ -104,5 +104,5 @@ async def test_disable_needs_password_and_code(client: httpx.AsyncClient, config
         "/account/two-factor/disable", data={"password": STRONG, "code": codes[1], "csrf_token": token}
     )
     assert ok.status_code == 303
-    assert any("is off" in str(m["Subject"]) for m in mails_to(config, "ada@example.com"))
+    assert any("is off" in str(m["Subject"]) for m in await mails_to(config, "ada@example.com"))
     await api_tokens(client, "ada@example.com")  # no code needed any more

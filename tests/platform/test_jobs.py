@@ -14,9 +14,16 @@ import pytest
 from sqlalchemy import select
 
 from fastapp.app import build_registry, create_app
+from fastapp.config import Config
 from fastapp.platform.context import Context, Runtime, open_context
 from fastapp.platform.jobs import Job, JobState, Worker, backoff, enqueue
 from tests.conftest import make_config, root_of, started
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str, redis_url: str) -> Config:
+    """No worker inside the app: each test runs the workers it studies."""
+    return make_config(tmp_path / "var", database_url, redis_url, jobs={"in_process": False})
 
 
 @pytest.fixture
@@ -72,7 +79,7 @@ async def test_a_job_commits_with_its_transaction_and_once_per_key(runtime: Runt
 async def test_a_worker_runs_jobs_by_priority_and_queue(runtime: Runtime) -> None:
     ran: list[str] = []
 
-    async def handler(ctx: Context, payload: dict[str, Any]) -> None:
+    async def handler(_runtime: Runtime, ctx: Context, payload: dict[str, Any]) -> None:
         ran.append(payload["label"])
 
     await _add(runtime, "note", payload={"label": "low"}, priority=0)
@@ -88,7 +95,7 @@ async def test_a_worker_runs_jobs_by_priority_and_queue(runtime: Runtime) -> Non
 async def test_failures_retry_then_die_with_their_traceback(runtime: Runtime) -> None:
     attempts: list[int] = []
 
-    async def flaky(ctx: Context, payload: dict[str, Any]) -> None:
+    async def flaky(_runtime: Runtime, ctx: Context, payload: dict[str, Any]) -> None:
         attempts.append(1)
         raise ValueError(f"attempt {len(attempts)} failed")
 
@@ -110,7 +117,7 @@ async def test_a_handlers_writes_roll_back_when_it_fails(runtime: Runtime) -> No
     from fastapp.audit import Action, Actor, record
     from fastapp.audit.models import AuditEvent
 
-    async def half_done(ctx: Context, payload: dict[str, Any]) -> None:
+    async def half_done(_runtime: Runtime, ctx: Context, payload: dict[str, Any]) -> None:
         await record(ctx, Action.TOKEN_CREATED, actor=Actor.system("job"))
         raise RuntimeError("then it broke")
 
@@ -131,7 +138,7 @@ async def test_a_handlers_writes_roll_back_when_it_fails(runtime: Runtime) -> No
 async def test_a_silent_workers_job_is_taken_over_and_runs_once(runtime: Runtime) -> None:
     runs: list[str] = []
 
-    async def handler(ctx: Context, payload: dict[str, Any]) -> None:
+    async def handler(_runtime: Runtime, ctx: Context, payload: dict[str, Any]) -> None:
         runs.append(payload["n"])
 
     await _add(runtime, "once", payload={"n": "a"})
@@ -150,7 +157,7 @@ async def test_a_silent_workers_job_is_taken_over_and_runs_once(runtime: Runtime
 async def test_stopping_releases_what_does_not_finish_in_the_grace_period(runtime: Runtime) -> None:
     started = asyncio.Event()
 
-    async def slow(ctx: Context, payload: dict[str, Any]) -> None:
+    async def slow(_runtime: Runtime, ctx: Context, payload: dict[str, Any]) -> None:
         started.set()
         await asyncio.sleep(30)
 
@@ -169,7 +176,7 @@ async def test_several_workers_never_run_a_job_twice(runtime: Runtime, backend: 
     count = 400 if backend == "services" else 60
     seen: Counter[int] = Counter()
 
-    async def handler(ctx: Context, payload: dict[str, Any]) -> None:
+    async def handler(_runtime: Runtime, ctx: Context, payload: dict[str, Any]) -> None:
         seen[payload["n"]] += 1
         await asyncio.sleep(0)
 
@@ -201,7 +208,7 @@ async def test_the_web_process_runs_jobs_in_the_embedded_default(tmp_path: Path,
     done = asyncio.Event()
     seen: list[dict[str, Any]] = []
 
-    async def echo(ctx: Context, payload: dict[str, Any]) -> None:
+    async def echo(_runtime: Runtime, ctx: Context, payload: dict[str, Any]) -> None:
         seen.append(payload)
         done.set()
 

@@ -423,6 +423,13 @@ def test_times_must_be_aware(templates: MailTemplates) -> None:
         templates.render("mfa_disabled", name="Ada", action_url=ACTION, changed_at=datetime(2025, 1, 1))
 
 
+def test_times_may_arrive_as_iso_text_from_the_job_queue(templates: MailTemplates) -> None:
+    _subject, text, _html = templates.render(
+        "mfa_disabled", name="Ada", action_url=ACTION, changed_at="2025-01-01 09:30:00+01:00"
+    )
+    assert "2025-01-01 08:30 UTC" in text
+
+
 def test_an_application_can_add_and_override_templates(tmp_path: Path) -> None:
     (tmp_path / "welcome.txt").write_text(
         '{% extends "base.txt" %}{% block subject %}Welcome,\n {{ name }}{% endblock %}'

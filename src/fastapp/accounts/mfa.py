@@ -98,7 +98,7 @@ class TwoFactorService:
         user.totp_secret, user.totp_pending = user.totp_pending, None
         user.totp_enabled_at, user.totp_last_step = now, step
         codes = await self._new_recovery_codes(user, now)
-        self.accounts.mail_after_commit(
+        await self.accounts.queue_mail(
             user.email,
             "mfa_enabled",
             name=user.display_name,
@@ -152,7 +152,7 @@ class TwoFactorService:
         user.totp_enabled_at = user.totp_last_step = None
         await self.ctx.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
         await record(self.ctx, Action.MFA_DISABLED, target=("user", user.id))
-        self.accounts.mail_after_commit(
+        await self.accounts.queue_mail(
             user.email,
             "mfa_disabled",
             name=user.display_name,

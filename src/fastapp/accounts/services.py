@@ -28,6 +28,7 @@ from fastapp.config import AuthSettings
 from fastapp.platform.cache import Cache
 from fastapp.platform.context import Context
 from fastapp.platform.errors import Conflict, Invalid, NotFound, PermissionDenied, RateLimited
+from fastapp.platform.jobs import enqueue
 from fastapp.platform.ratelimit import RateLimits
 
 log = structlog.get_logger("fastapp.accounts")
@@ -62,6 +63,7 @@ def normalise_email(email: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
+MAIL_JOB = "mail.send"
 FAILURE_NOTICE_AFTER = 5  # failed sign-ins on one account within an hour before its owner is told
 
 
@@ -70,7 +72,6 @@ class AccountService:
     ctx: Context
     settings: AuthSettings
     links: EmailLinks
-    mail: MailSender
     site_url: str
     limits: RateLimits
     cache: Cache
@@ -112,7 +113,7 @@ class AccountService:
                 data={"reason": "email already registered"},
                 personal={"email": email},
             )
-            self.mail_after_commit(
+            await self.queue_mail(
                 existing.email,
                 "account_exists",
                 name=existing.display_name,
@@ -121,7 +122,7 @@ class AccountService:
             return None
         user = await self._new_user(email, password, display_name, verified=False)
         await self._grant(user, DEFAULT_ROLE)
-        self._send_verification(user)
+        await self._send_verification(user)
         await record(self.ctx, Action.SIGNED_UP, actor=Actor.user(user.id, email), target=("user", user.id))
         return user
 
@@ -147,10 +148,10 @@ class AccountService:
         verified = user.email_verified_at.isoformat() if user.email_verified_at else ""
         return EmailLinks.fingerprint(user.email_key, verified, user.password_hash)
 
-    def _send_verification(self, user: User, email: str | None = None) -> None:
+    async def _send_verification(self, user: User, email: str | None = None) -> None:
         address = email or user.email
         token = self.links.make(VERIFY, user.id, self._fingerprint(user) + ":" + email_key(address))
-        self.mail_after_commit(
+        await self.queue_mail(
             address,
             "verify_email",
             name=user.display_name,
@@ -162,7 +163,7 @@ class AccountService:
     async def resend_verification(self, user: User) -> None:
         if user.email_verified_at is None:
             await self._limit_mail(user.email)
-            self._send_verification(user)
+            await self._send_verification(user)
 
     async def _limit_mail(self, address: str) -> None:
         """Mail on request is limited per client address and per recipient."""
@@ -183,7 +184,7 @@ class AccountService:
                 raise Conflict("That address now belongs to another account.")
             old = changed_from = user.email
             user.email, user.email_key = address, address
-            self.mail_after_commit(
+            await self.queue_mail(
                 old,
                 "email_changed",
                 name=user.display_name,
@@ -253,10 +254,11 @@ class AccountService:
         if user is not None:
             failures = await self.cache.incr(f"sign-in-failures:{user.id}", ttl=3600)
             if failures == FAILURE_NOTICE_AFTER:
-                # Sent now, not on commit: the failed attempt rolls its transaction back.
-                await self._mail_now(
+                # The failed attempt rolls its transaction back; the notice is queued all the same.
+                await self.queue_mail(
                     user.email,
                     "sign_in_failures",
+                    keep_on_rollback=True,
                     name=user.display_name,
                     attempts=failures,
                     since=self.ctx.clock.now() - timedelta(hours=1),
@@ -310,7 +312,7 @@ class AccountService:
             data={"kind": kind, "remember": remember, "new_device": unfamiliar, "device": session.device},
         )
         if unfamiliar:
-            self.mail_after_commit(
+            await self.queue_mail(
                 user.email,
                 "new_sign_in",
                 name=user.display_name,
@@ -338,7 +340,7 @@ class AccountService:
             return
         await record(self.ctx, Action.PASSWORD_RESET_REQUESTED, target=("user", user.id))
         token = self.links.make(RESET, user.id, self._fingerprint(user))
-        self.mail_after_commit(
+        await self.queue_mail(
             user.email,
             "reset_password",
             name=user.display_name,
@@ -355,7 +357,7 @@ class AccountService:
         user = await self.ctx.session.get(User, user_id)
         if user is None or fingerprint != self._fingerprint(user):
             raise Invalid("This link has already been used or is no longer valid. Ask for a new one.")
-        self._set_password(user, new_password)
+        await self._set_password(user, new_password)
         if user.email_verified_at is None:  # the link proved control of the address
             user.email_verified_at = self.ctx.clock.now()
             user.status = UserStatus.active.value
@@ -367,14 +369,14 @@ class AccountService:
             await self.failure(Action.PASSWORD_CHANGED, target=("user", user.id), reason="wrong current password")
             message = "The current password is not correct."
             raise Invalid(message, fields={"current_password": message})
-        self._set_password(user, new, field="new_password")
+        await self._set_password(user, new, field="new_password")
         await record(self.ctx, Action.PASSWORD_CHANGED, target=("user", user.id))
 
-    def _set_password(self, user: User, password: str, *, field: str = "password") -> None:
+    async def _set_password(self, user: User, password: str, *, field: str = "password") -> None:
         passwords.check_policy(password, user_inputs=[user.email, user.display_name], field=field)
         user.password_hash = passwords.hash_password(password)
         user.password_changed_at = self.ctx.clock.now()
-        self.mail_after_commit(
+        await self.queue_mail(
             user.email,
             "password_changed",
             name=user.display_name,
@@ -398,7 +400,7 @@ class AccountService:
                 personal={"new": new_email},
             )
             return
-        self._send_verification(user, new_email)
+        await self._send_verification(user, new_email)
         await record(self.ctx, Action.EMAIL_CHANGE_REQUESTED, target=("user", user.id), personal={"new": new_email})
 
     # -- roles ----------------------------------------------------------------------------------
@@ -522,17 +524,11 @@ class AccountService:
         )
         return user
 
-    async def _mail_now(self, to: str, template: str, **context: Any) -> None:
-        try:
-            await self.mail(to, template, **context)
-        except Exception:
-            log.exception("mail not sent", template=template)
-
-    def mail_after_commit(self, to: str, template: str, **context: Any) -> None:
-        async def send() -> None:
-            await self.mail(to, template, **context)
-
-        self.ctx.on_commit(send)
+    async def queue_mail(self, to: str, template: str, *, keep_on_rollback: bool = False, **context: Any) -> None:
+        """Send mail through the job queue: it leaves only if this transaction commits (or, with
+        ``keep_on_rollback``, also when it rolls back), and a failed send is retried."""
+        payload = {"to": to, "template": template, "context": context}
+        await enqueue(self.ctx, MAIL_JOB, payload, keep_on_rollback=keep_on_rollback)
 
 
 async def role_permissions_of(ctx: Context, role_id: uuid.UUID) -> frozenset[str]:

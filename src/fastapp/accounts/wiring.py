@@ -14,7 +14,7 @@ from starlette.types import Scope
 from fastapp.accounts.local_cache import MISSING, LocalPrincipals
 from fastapp.accounts.mfa import TwoFactorService
 from fastapp.accounts.pats import PersonalTokenService, is_personal_token
-from fastapp.accounts.services import AccountService, MailSender
+from fastapp.accounts.services import AccountService
 from fastapp.accounts.sessions import SessionService, cached_principal
 from fastapp.accounts.tokens import AccessTokens, EmailLinks
 from fastapp.config import AuthSettings
@@ -57,18 +57,12 @@ def kit(runtime: Runtime) -> AccountsKit:
     return found
 
 
-def mail_sender(runtime: Runtime) -> MailSender:
-    sender: MailSender = runtime.services[MAIL_KEY]
-    return sender
-
-
 def accounts(runtime: Runtime, ctx: Context) -> AccountService:
     k = kit(runtime)
     return AccountService(
         ctx=ctx,
         settings=k.settings,
         links=k.links,
-        mail=mail_sender(runtime),
         site_url=k.site_url,
         limits=runtime.backends.limits,
         cache=runtime.backends.cache,

@@ -25,7 +25,7 @@ import socket
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -35,6 +35,7 @@ import structlog
 from sqlalchemy import Index, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fastapp.platform.context import Context, Runtime, open_context
@@ -43,8 +44,12 @@ from fastapp.platform.types import CreatedAt, Timestamp, UTCDateTime, UUIDPk
 
 log = structlog.get_logger("fastapp.jobs")
 
-JobHandler = Callable[[Context, dict[str, Any]], Awaitable[None]]
+JobHandler = Callable[[Runtime, Context, dict[str, Any]], Awaitable[None]]
 """Runs one job inside a transaction; raising fails the attempt (and rolls its writes back)."""
+
+# Workers of this process, woken when a transaction that enqueued a job commits, so a job for the
+# embedded worker starts at once instead of at its next poll.
+_LOCAL_WORKERS: set[Worker] = set()
 
 
 class JobState(StrEnum):
@@ -89,8 +94,31 @@ async def enqueue(
     run_at: datetime | None = None,
     idempotency_key: str | None = None,
     max_attempts: int = 5,
+    keep_on_rollback: bool = False,
 ) -> bool:
-    """Add a job to ``ctx``'s transaction; False when ``idempotency_key`` was already used."""
+    """Add a job to ``ctx``'s transaction; False when ``idempotency_key`` was already used.
+
+    ``keep_on_rollback`` is for work a refused request must still cause (a notice to the owner of
+    an account under attack): if the transaction rolls back, the job is added in one of its own.
+    """
+    if keep_on_rollback:
+
+        async def again() -> None:
+            async with AsyncSession(bind=ctx.session.bind) as session, session.begin():
+                alone = replace(ctx, session=session, after_commit=[], after_rollback=[])
+                await enqueue(
+                    alone,
+                    name,
+                    payload,
+                    queue=queue,
+                    priority=priority,
+                    run_at=run_at,
+                    idempotency_key=idempotency_key,
+                    max_attempts=max_attempts,
+                )
+            _wake_local_workers()
+
+        ctx.on_rollback(again)
     values = {
         "id": uuid.uuid4(),
         "queue": queue,
@@ -108,7 +136,18 @@ async def enqueue(
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(Job).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"])
     result = await ctx.session.execute(statement)
+    if _LOCAL_WORKERS:
+        ctx.on_commit(_wake_on_commit)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _wake_on_commit() -> None:
+    _wake_local_workers()
+
+
+def _wake_local_workers() -> None:
+    for worker in list(_LOCAL_WORKERS):
+        worker.wake()
 
 
 def backoff(attempt: int, *, base: float = 2.0, cap: float = 3600.0) -> float:
@@ -133,9 +172,17 @@ class Worker:
     _running: dict[uuid.UUID, asyncio.Task[None]] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def __hash__(self) -> int:
+        return id(self)
+
+    def wake(self) -> None:
+        """Look for jobs now rather than at the next poll."""
+        self._wake.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then finish (or release) what is running."""
         heartbeat = asyncio.create_task(self._heartbeat(stop))
+        _LOCAL_WORKERS.add(self)
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self._running)
@@ -151,6 +198,7 @@ class Worker:
                     for waiter in waits:
                         waiter.cancel()
         finally:
+            _LOCAL_WORKERS.discard(self)
             await self._drain()
             heartbeat.cancel()
 
@@ -196,7 +244,7 @@ class Worker:
             if handler is None:
                 raise LookupError(f"no handler is registered for job {name!r}")
             async with open_context(self.runtime, request_id=f"job:{job_id}", ip=None) as ctx:
-                await handler(ctx, payload)
+                await handler(self.runtime, ctx, payload)
                 # Done in the handler's own transaction: its writes and this mark commit together,
                 # and only while this worker still holds the lease.
                 done = await ctx.session.execute(

@@ -39,10 +39,10 @@ class Registry:
     user_detail_path: str | None = None
     #: Named rate limiters and their default limits ("5 per minute; 20 per hour").
     rate_limits: dict[str, str] = field(default_factory=dict)
-    #: Job handlers by name: ``async def handler(ctx, payload)`` (see ``platform/jobs.py``).
-    jobs: dict[str, Callable[[Any, dict[str, Any]], Awaitable[None]]] = field(default_factory=dict)
+    #: Job handlers by name: ``async def handler(runtime, ctx, payload)`` (see ``platform/jobs.py``).
+    jobs: dict[str, Callable[[Any, Any, dict[str, Any]], Awaitable[None]]] = field(default_factory=dict)
 
-    def add_job(self, name: str, handler: Callable[[Any, dict[str, Any]], Awaitable[None]]) -> None:
+    def add_job(self, name: str, handler: Callable[[Any, Any, dict[str, Any]], Awaitable[None]]) -> None:
         if name in self.jobs:
             raise ValueError(f"job {name!r} is registered twice")
         self.jobs[name] = handler

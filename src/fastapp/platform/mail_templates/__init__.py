@@ -30,7 +30,9 @@ class RenderedMail(NamedTuple):
     html: str
 
 
-def _utc(value: datetime) -> str:
+def _utc(value: datetime | str) -> str:
+    if isinstance(value, str):  # a queued mail's context went through JSON
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         raise ValueError("mail templates need aware datetimes")
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
