@@ -46,7 +46,7 @@ from fastapp.platform.db import Base, Database
 from fastapp.platform.errors import DomainError
 from fastapp.platform.health import healthz, readyz_endpoint
 from fastapp.platform.instance import ensure_instance
-from fastapp.platform.jobs import Worker
+from fastapp.platform.jobs import Worker, run_scheduler
 from fastapp.platform.logging import configure_logging
 from fastapp.platform.mail import MailTemplates, Message, create_mailer, new_message_id
 from fastapp.platform.middleware import (
@@ -68,6 +68,7 @@ DOMAINS = ("fastapp.home", "fastapp.audit", "fastapp.accounts")
 STATIC_DIR = Path(__file__).parent / "static"
 LIMITS = "platform.rate-limits"
 TASKS = "platform.background-tasks"
+WORKER_STOP = "jobs.in-process-stop"
 STOP_TIMEOUT_S = 2.0
 log = structlog.get_logger("fastapp.app")
 
@@ -132,10 +133,11 @@ async def start(runtime: Runtime) -> None:
         for hook in runtime.registry.on_startup:
             async with db.transaction() as session:
                 await hook(session)
-        background = list(runtime.registry.background)
+        tasks = [asyncio.create_task(task(runtime)) for task in runtime.registry.background]
         if config.jobs.in_process:
-            background.append(run_in_process_worker)
-        runtime.services[TASKS] = [asyncio.create_task(task(runtime)) for task in background]
+            runtime.services[WORKER_STOP] = asyncio.Event()
+            tasks.append(asyncio.create_task(run_in_process_worker(runtime), name="in-process worker"))
+        runtime.services[TASKS] = tasks
     except BaseException:
         await stop(runtime)
         raise
@@ -143,8 +145,12 @@ async def start(runtime: Runtime) -> None:
 
 async def stop(runtime: Runtime) -> None:
     tasks: list[asyncio.Task[None]] = runtime.services.pop(TASKS, [])
+    worker_stop: asyncio.Event | None = runtime.services.pop(WORKER_STOP, None)
     for task in tasks:
-        task.cancel()
+        if worker_stop is not None and task.get_name() == "in-process worker":
+            worker_stop.set()  # it stops on its own: claims nothing more, releases what it cannot finish
+        else:
+            task.cancel()
     if tasks:
         # A task that does not finish cancelling (a stuck network read) must not hold up shutdown.
         _done, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
@@ -163,8 +169,8 @@ async def stop(runtime: Runtime) -> None:
 async def run_in_process_worker(runtime: Runtime) -> None:
     """The embedded default: the web process also runs the jobs, so ``serve`` alone delivers.
 
-    Cancelled at shutdown, it gives running jobs a second, then releases them (the app's stop
-    waits ``STOP_TIMEOUT_S`` for background tasks)."""
+    At shutdown the app sets its stop event: running jobs get a second, then are released (the
+    app's stop waits ``STOP_TIMEOUT_S`` for background tasks)."""
     settings = runtime.config.jobs
     worker = Worker(
         runtime,
@@ -173,7 +179,8 @@ async def run_in_process_worker(runtime: Runtime) -> None:
         lease=timedelta(seconds=settings.lease_seconds),
         grace=1.0,
     )
-    await worker.run(asyncio.Event())
+    stop: asyncio.Event = runtime.services[WORKER_STOP]
+    await asyncio.gather(worker.run(stop), run_scheduler(runtime, stop))
 
 
 def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:

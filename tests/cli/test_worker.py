@@ -44,11 +44,13 @@ def test_worker_runs_jobs_and_stops_on_sigterm(env: dict[str, str]) -> None:
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            (job,) = asyncio.run(_enqueue_and_read(enqueue_one=False))
+            jobs = {j.name: j for j in asyncio.run(_enqueue_and_read(enqueue_one=False))}
+            job = jobs["nobody.handles"]
             if job.state == "dead":
                 break
             time.sleep(0.2)
         assert job.state == "dead" and "no handler is registered" in (job.last_error or "")
+        assert "audit.purge" in jobs  # its scheduler enqueued the latest slot of the daily purge
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=30)

@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cronsim import CronSimError
 from sqlalchemy import select
 
 from fastapp.app import build_registry, create_app
 from fastapp.config import Config
 from fastapp.platform.context import Context, Runtime, open_context
-from fastapp.platform.jobs import Job, JobState, Worker, backoff, enqueue
+from fastapp.platform.jobs import Job, JobState, Schedule, Worker, backoff, enqueue, enqueue_due
 from tests.conftest import make_config, root_of, started
 
 
@@ -224,3 +225,50 @@ async def test_the_web_process_runs_jobs_in_the_embedded_default(tmp_path: Path,
     assert seen == [{"hello": "world"}]
     with pytest.raises(ValueError, match="registered twice"):
         registry.add_job("test.echo", echo)
+
+
+def test_a_schedule_names_its_latest_slot() -> None:
+    daily = Schedule("nightly", "0 3 * * *", "report")
+    at = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+    assert daily.latest_slot(at) == datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+    assert daily.latest_slot(at.replace(hour=2)) == datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+    assert daily.latest_slot(at, lookback=timedelta(minutes=30)) is None
+    with pytest.raises(CronSimError):
+        Schedule("broken", "every day", "report")
+
+
+async def test_several_schedulers_enqueue_each_slot_once(runtime: Runtime) -> None:
+    schedules = [Schedule("every-minute", "* * * * *", "tick"), Schedule("hourly", "0 * * * *", "tock")]
+    first = await enqueue_due(runtime, schedules)
+    second = await enqueue_due(runtime, schedules)  # another worker's scheduler, same slots
+    assert (first, second) == (2, 0)
+    jobs = await _jobs(runtime)
+    assert sorted(j.name for j in jobs) == ["tick", "tock"]
+    assert all((j.idempotency_key or "").startswith("schedule:") for j in jobs)
+
+
+async def test_the_audit_purge_is_scheduled_and_keeps_what_retention_allows(runtime: Runtime) -> None:
+    from dataclasses import replace
+
+    from fastapp.audit import PURGE_JOB, Action, Actor, purge_past_retention, record
+    from fastapp.audit.models import AuditEvent
+
+    assert any(s.job == PURGE_JOB for s in runtime.registry.schedules)
+    old = _At(runtime.backends.clock.now() - timedelta(days=runtime.config.audit.retention_days + 5))
+    async with open_context(runtime, request_id="old", ip=None) as ctx:
+        await record(replace(ctx, clock=old), Action.TOKEN_CREATED, actor=Actor.system("then"))
+    async with open_context(runtime, request_id="new", ip=None) as ctx:
+        await record(ctx, Action.TOKEN_CREATED, actor=Actor.system("now"))
+    async with open_context(runtime, request_id="purge", ip=None) as ctx:
+        await purge_past_retention(runtime, ctx, {})
+    async with runtime.backends.db.transaction() as session:
+        kept = [(e.actor_id, e.action) for e in (await session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))]
+    assert kept == [("now", "token.created"), ("audit.purge", "audit.purged")]
+
+
+class _At:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment

@@ -5,16 +5,31 @@ Domains call ``record(ctx, Action..., ...)`` inside the transaction of the chang
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from fastapp.audit.actions import Action
-from fastapp.audit.services import Actor, record
+from fastapp.audit.services import Actor, purge, record
+from fastapp.platform.context import Context, Runtime
+from fastapp.platform.jobs import Schedule
 from fastapp.platform.registry import Registry
 
-__all__ = ["Action", "Actor", "record", "register"]
+PURGE_JOB = "audit.purge"
+
+
+async def purge_past_retention(runtime: Runtime, ctx: Context, _payload: dict[str, Any]) -> None:
+    """The daily ``audit.purge`` job: events older than FASTAPP_AUDIT_RETENTION_DAYS go."""
+    await purge(ctx, before=ctx.clock.now() - timedelta(days=runtime.config.audit.retention_days))
+
+
+__all__ = ["PURGE_JOB", "Action", "Actor", "purge_past_retention", "record", "register"]
 
 
 def register(registry: Registry) -> None:
     from fastapp.audit import api, pages
 
+    registry.add_job(PURGE_JOB, purge_past_retention)
+    registry.schedules.append(Schedule("audit.purge", "17 3 * * *", PURGE_JOB))  # daily, 03:17 UTC
     registry.api_routers.append(api.router)
     registry.page_routers.append(pages.rt)
     registry.nav_items.append(("Audit log", pages.audit_page.to(), "scroll-text", pages.PERMISSION))

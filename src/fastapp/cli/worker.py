@@ -20,7 +20,7 @@ def worker(queues: str, concurrency: int | None, grace: float) -> None:
     from fastapp.app import new_runtime, start, stop
     from fastapp.cli import _config
     from fastapp.cli.database import upgrade_to_head
-    from fastapp.platform.jobs import Worker
+    from fastapp.platform.jobs import Worker, run_scheduler
 
     names = tuple(q.strip() for q in queues.split(",") if q.strip())
     if not names:
@@ -46,7 +46,7 @@ def worker(queues: str, concurrency: int | None, grace: float) -> None:
         )
         click.echo(f"worker {running.ident} · queues {', '.join(names)} · {running.concurrency} at a time", err=True)
         try:
-            await running.run(stopping)
+            await asyncio.gather(running.run(stopping), run_scheduler(runtime, stopping))
         finally:
             await stop(runtime)
         click.echo("worker stopped", err=True)

@@ -14,11 +14,15 @@ happens once even though delivery is at least once.
   exponential backoff and jitter, and moves a job to ``dead`` after its last attempt. A job whose
   lease lapsed (its worker died) is claimed again. Stopping finishes running jobs for a grace
   period, then releases the rest for another worker.
+- ``Schedule`` declares periodic work with a cron expression; every worker runs a scheduler that
+  enqueues each slot with the slot as idempotency key, so several never double-run one
+  (expressions are parsed by ``cronsim``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import socket
@@ -26,12 +30,13 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Any
 
 import structlog
+from cronsim import CronSim
 from sqlalchemy import Index, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -322,3 +327,53 @@ class Worker:
 
 class LeaseLost(Exception):
     """Another worker claimed the job after this one's lease lapsed: roll back, let it finish."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Periodic work declared in code: enqueue job ``job`` at every slot of ``cron`` (UTC)."""
+
+    name: str
+    cron: str
+    job: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        CronSim(self.cron, datetime.now(UTC))  # refuse a bad expression when it is declared
+
+    def latest_slot(self, now: datetime, *, lookback: timedelta = timedelta(days=1)) -> datetime | None:
+        """The newest slot at or before ``now`` within ``lookback`` (a slot missed while no
+        scheduler ran still runs once), or None."""
+        latest = None
+        for slot in CronSim(self.cron, now - lookback):
+            if slot > now:
+                break
+            latest = slot
+        return latest
+
+
+async def enqueue_due(runtime: Runtime, schedules: Iterable[Schedule]) -> int:
+    """Enqueue each schedule's latest slot; the slot is the idempotency key, so any number of
+    schedulers (every worker runs one) enqueue it once. Returns how many were new."""
+    added = 0
+    async with open_context(runtime, request_id="scheduler", ip=None) as ctx:
+        now = ctx.clock.now()
+        for schedule in schedules:
+            slot = schedule.latest_slot(now)
+            if slot is None:
+                continue
+            key = f"schedule:{schedule.name}:{slot.isoformat()}"
+            added += await enqueue(ctx, schedule.job, schedule.payload, run_at=slot, idempotency_key=key)
+    return added
+
+
+async def run_scheduler(runtime: Runtime, stop: asyncio.Event, *, every: float = 30.0) -> None:
+    """Enqueue due schedules every ``every`` seconds until ``stop``."""
+    schedules = list(runtime.registry.schedules)
+    while schedules and not stop.is_set():
+        try:
+            await enqueue_due(runtime, schedules)
+        except Exception:
+            log.exception("scheduler tick failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)

@@ -42,6 +42,9 @@ class Registry:
     #: Job handlers by name: ``async def handler(runtime, ctx, payload)`` (see ``platform/jobs.py``).
     jobs: dict[str, Callable[[Any, Any, dict[str, Any]], Awaitable[None]]] = field(default_factory=dict)
 
+    #: Periodic work: ``platform.jobs.Schedule`` objects (cron expressions enqueuing jobs).
+    schedules: list[Any] = field(default_factory=list)
+
     def add_job(self, name: str, handler: Callable[[Any, Any, dict[str, Any]], Awaitable[None]]) -> None:
         if name in self.jobs:
             raise ValueError(f"job {name!r} is registered twice")
