@@ -91,7 +91,7 @@ def test_an_owner_creates_and_assigns_a_role(server: Server, watched: Watched) -
     assert page.get_by_text("Opening this page is recorded in the audit log.").count() == 1
     _clean(watched)
     page.set_viewport_size({"width": 360, "height": 740})
-    for url in (page.url, detail, listing):
+    for url in (page.url, detail, listing, server.url + "/admin/jobs"):
         page.goto(url)
         _assert_fits(page)
         _clean(watched)

@@ -13,12 +13,17 @@ PERMISSIONS: dict[str, str] = {
     "users:manage": "Change, deactivate and reactivate user accounts",
     "roles:manage": "Create roles and assign roles to users",
     "audit:read": "Read the audit log",
+    "jobs:manage": "See the job queue; retry or discard failed jobs",
 }
 
 #: Built-in roles from the top down; each holds its own permissions and all of those below it.
 BUILT_IN_ROLES: list[tuple[str, str, frozenset[str]]] = [
     ("owner", "Owns the instance: every permission, cannot be removed while the last", frozenset(PERMISSIONS)),
-    ("admin", "Administers users and roles", frozenset({"users:read", "users:manage", "roles:manage", "audit:read"})),
+    (
+        "admin",
+        "Administers users and roles",
+        frozenset({"users:read", "users:manage", "roles:manage", "audit:read", "jobs:manage"}),
+    ),
     ("member", "A signed-up user", frozenset()),
 ]
 DEFAULT_ROLE = "member"

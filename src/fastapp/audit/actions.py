@@ -33,6 +33,9 @@ class Action(StrEnum):
     USER_ROLE_CHANGED = "user.role.changed"
     ROLE_CREATED = "role.created"
     ADMIN_USER_VIEWED = "admin.user.viewed"
+    # operations
+    JOB_RETRIED = "job.retried"
+    JOB_DISCARDED = "job.discarded"
     # the audit log itself
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_PURGED = "audit.purged"
@@ -67,6 +70,8 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.USER_ROLE_CHANGED: "Changed a user's role",
     Action.ROLE_CREATED: "Created a role",
     Action.ADMIN_USER_VIEWED: "Opened a user's details",
+    Action.JOB_RETRIED: "Retried a failed job",
+    Action.JOB_DISCARDED: "Discarded a failed job",
     Action.AUDIT_EXPORTED: "Exported audit events",
     Action.AUDIT_PURGED: "Purged audit events past retention (checkpoint)",
 }

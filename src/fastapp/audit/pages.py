@@ -14,11 +14,11 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from fastapp.audit import components as c
 from fastapp.audit import export, queries
-from fastapp.platform.auth import principal_of, request_context_args
+from fastapp.platform.auth import request_context_args
 from fastapp.platform.context import Context, Principal, Runtime, open_context
-from fastapp.platform.errors import Invalid, NotFound, PermissionDenied, Unauthenticated
+from fastapp.platform.errors import Invalid, NotFound
 from fastapp.platform.htmx import is_htmx
-from fastapp.ui.request import render_response
+from fastapp.ui.request import permitted, render_response
 
 rt = APIRouter()
 PERMISSION = "audit:read"
@@ -26,12 +26,7 @@ FILTER_FIELDS = ("actor", "action", "target", "outcome", "ip", "since", "until")
 
 
 def _reader(request: Request) -> Principal:
-    principal = principal_of(request.scope)
-    if principal is None or principal.via != "cookie":
-        raise Unauthenticated("Sign in to continue.", next=request.url.path)
-    if not principal.can(PERMISSION):
-        raise PermissionDenied("Reading the audit log needs the audit:read permission.")
-    return principal
+    return permitted(request, PERMISSION)
 
 
 def _runtime(request: Request) -> Runtime:

@@ -37,7 +37,7 @@ from typing import Any
 
 import structlog
 from cronsim import CronSim
-from sqlalchemy import Index, Integer, String, Text, and_, or_, select, update
+from sqlalchemy import Index, Integer, String, Text, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -377,3 +377,59 @@ async def run_scheduler(runtime: Runtime, stop: asyncio.Event, *, every: float =
             log.exception("scheduler tick failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue: str
+    counts: dict[str, int]
+    #: Seconds the oldest job that is due has been waiting, or None when none is due.
+    oldest_ready_age: float | None
+
+
+async def stats(ctx: Context) -> list[QueueStats]:
+    """Jobs per queue and state, and how long the oldest due job has waited (the backlog signal)."""
+    now = ctx.clock.now()
+    rows = (await ctx.session.execute(select(Job.queue, Job.state, func.count()).group_by(Job.queue, Job.state))).all()
+    oldest = dict(
+        (
+            await ctx.session.execute(
+                select(Job.queue, func.min(Job.run_at))
+                .where(Job.state == JobState.ready.value, Job.run_at <= now)
+                .group_by(Job.queue)
+            )
+        ).all()
+    )
+    queues: dict[str, dict[str, int]] = {}
+    for queue, state, count in rows:
+        queues.setdefault(queue, {s.value: 0 for s in JobState})[state] = int(count)
+    return [
+        QueueStats(q, counts, (now - oldest[q]).total_seconds() if oldest.get(q) else None)
+        for q, counts in sorted(queues.items())
+    ]
+
+
+async def dead_jobs(ctx: Context, *, limit: int = 50) -> list[Job]:
+    query = select(Job).where(Job.state == JobState.dead.value).order_by(Job.finished_at.desc()).limit(limit)
+    return list((await ctx.session.scalars(query)).all())
+
+
+async def retry_dead(ctx: Context, job_id: uuid.UUID) -> Job:
+    """Give a dead job a fresh set of attempts, due now; ``LookupError`` unless it is dead."""
+    job = await ctx.session.get(Job, job_id)
+    if job is None or job.state != JobState.dead.value:
+        raise LookupError("No dead job with that id.")
+    job.state, job.attempts, job.run_at, job.finished_at = JobState.ready.value, 0, ctx.clock.now(), None
+    job.locked_by = job.locked_until = None
+    await ctx.session.flush()
+    return job
+
+
+async def discard_dead(ctx: Context, job_id: uuid.UUID) -> Job:
+    """Delete a dead job for good; ``LookupError`` unless it is dead."""
+    job = await ctx.session.get(Job, job_id)
+    if job is None or job.state != JobState.dead.value:
+        raise LookupError("No dead job with that id.")
+    await ctx.session.delete(job)
+    await ctx.session.flush()
+    return job

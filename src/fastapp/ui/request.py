@@ -9,7 +9,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from fastapp.platform.auth import principal_of
+from fastapp.platform.context import Principal
 from fastapp.platform.csrf import csrf_token
+from fastapp.platform.errors import PermissionDenied, Unauthenticated
 from fastapp.platform.htmx import is_htmx
 from fastapp.platform.middleware import csp_nonce
 from fastapp.ui.components import AccountMenu
@@ -61,3 +63,14 @@ def render_response(request: Request, title: str, *content: FT, status: int = 20
     """Like ``render``, as a response with ``status`` (e.g. 422 for a form with errors)."""
     # A full page's <html> root already renders with its doctype.
     return HTMLResponse(to_xml(render(request, title, *content)), status_code=status)
+
+
+def permitted(request: Request, permission: str) -> Principal:
+    """The browser session's principal when it holds ``permission``: otherwise to the sign-in
+    page (``Unauthenticated``), or a 403 page (``PermissionDenied``)."""
+    principal = principal_of(request.scope)
+    if principal is None or principal.via != "cookie":
+        raise Unauthenticated("Sign in to continue.", next=request.url.path)
+    if not principal.can(permission):
+        raise PermissionDenied(f"This page needs the {permission} permission.")
+    return principal

@@ -10,7 +10,7 @@ from fastapp.platform.context import Runtime
 from fastapp.platform.errors import DomainError
 from fastapp.ui.assets import Assets
 from fastapp.ui.layout import NavItem
-from fastapp.web import dev_mail, pages
+from fastapp.web import dev_mail, jobs, pages
 from fastapp.web.errors import on_domain_error, on_http_error, on_server_error
 
 
@@ -42,8 +42,12 @@ def create_pages_app(runtime: Runtime, assets: Assets) -> FastHTML:
     app.state.footer_note = f"{config.app.name} · {config.app.env.value} mode"
     app.state.sign_in_path = runtime.registry.sign_in_path
     app.state.account_links = runtime.registry.account_links
-    app.state.nav = [NavItem(*item) for item in runtime.registry.nav_items]
+    app.state.nav = [
+        *(NavItem(*item) for item in runtime.registry.nav_items),
+        NavItem("Jobs", jobs.jobs_page.to(), "list-checks", jobs.PERMISSION),
+    ]
     pages.rt.to_app(app)
+    jobs.rt.to_app(app)
     if config.app.env is Environment.development:  # the outbox viewer shows every user's mail
         dev_mail.rt.to_app(app)
     for router in runtime.registry.page_routers:

@@ -54,4 +54,11 @@
     region.appendChild(toast);
     armToasts(region);
   });
+
+  // Destructive forms carry data-confirm: ask before they are sent.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form && form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
 })();
