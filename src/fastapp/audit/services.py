@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fastapp.audit.actions import Action
 from fastapp.audit.chain import GENESIS, ChainCheck, canonical_json, event_hash, personal_digest
 from fastapp.audit.models import AuditEvent, AuditHead
-from fastapp.platform.context import Context
+from fastapp.platform.context import Context, separate_context
 
 HEAD_ID = 1
 _state: dict[str, bytes] = {}
@@ -90,8 +90,7 @@ async def record(
     if keep_on_rollback:
 
         async def again() -> None:
-            async with AsyncSession(bind=ctx.session.bind) as session, session.begin():
-                alone = replace(ctx, session=session, after_commit=[], after_rollback=[])
+            async with separate_context(ctx) as alone:
                 await record(alone, action, target=target, outcome=outcome, data=data, personal=personal, actor=who)
 
         ctx.on_rollback(again)

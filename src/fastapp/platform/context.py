@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -152,3 +152,11 @@ async def _run_all(actions: list[Callable[[], Awaitable[None]]], stage: str) -> 
             await action()
         except Exception:
             log.exception(f"{stage} action failed", action=getattr(action, "__qualname__", repr(action)))
+
+
+@asynccontextmanager
+async def separate_context(ctx: Context) -> AsyncIterator[Context]:
+    """A copy of ``ctx`` in a transaction of its own, committed when the block ends: for what
+    must stand even if ``ctx``'s transaction rolls back (a refusal's audit event or notice)."""
+    async with AsyncSession(bind=ctx.session.bind) as session, session.begin():
+        yield replace(ctx, session=session, after_commit=[], after_rollback=[])

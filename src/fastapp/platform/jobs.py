@@ -29,7 +29,7 @@ import socket
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -40,10 +40,9 @@ from cronsim import CronSim
 from sqlalchemy import Index, Integer, String, Text, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fastapp.platform.context import Context, Runtime, open_context
+from fastapp.platform.context import Context, Runtime, open_context, separate_context
 from fastapp.platform.db import Base
 from fastapp.platform.types import CreatedAt, Timestamp, UTCDateTime, UUIDPk
 
@@ -109,8 +108,7 @@ async def enqueue(
     if keep_on_rollback:
 
         async def again() -> None:
-            async with AsyncSession(bind=ctx.session.bind) as session, session.begin():
-                alone = replace(ctx, session=session, after_commit=[], after_rollback=[])
+            async with separate_context(ctx) as alone:
                 await enqueue(
                     alone,
                     name,
