@@ -2,7 +2,7 @@
 processes running a no-op handler.
 
     FASTAPP_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-    uv run python bench/jobs.py [--jobs 20000] [--concurrency 4,8,16] [--profile] [--quick]
+    uv run python bench/jobs.py [--jobs 20000] [--concurrency 4,8,16] [--pool-size N] [--profile] [--quick]
 
 Creates a throwaway database, migrates it with ``fastapp db upgrade``, then:
 
@@ -17,10 +17,15 @@ Creates a throwaway database, migrates it with ``fastapp db upgrade``, then:
    first finished job), processed jobs/s (jobs / first to last ``finished_at``), overall jobs/s
    (jobs / spawn to all done). Checked: every job succeeded, none dead, none with more than one
    attempt, and the handler calls the workers count add up to the number of jobs (each ran once).
+   Also per run: the workers' claims (and jobs per claim), CPU per job in the workers and in the
+   rest of the machine (PostgreSQL; machine-wide, so only meaningful on an otherwise idle machine)
+   and the connections PostgreSQL accepted (``pg_stat_database.sessions``).
 
-``--profile`` samples one worker with py-spy for 5 s during the run at concurrency 8 and prints
-where its CPU time goes. Target on a 2-core machine: at least 500 jobs/s processed with 2
-workers. ``--quick`` is a small smoke run. Results are appended to ``bench/results/jobs.jsonl``.
+``--pool-size`` sets ``FASTAPP_DATABASE_POOL_SIZE`` (the app's default is 10, with as many
+overflow connections, which are closed when returned to a full pool). ``--profile`` samples one
+worker with py-spy for 5 s during the run at concurrency 8 and prints where its CPU time goes.
+Target on a 2-core machine: at least 500 jobs/s processed with 2 workers. ``--quick`` is a small
+smoke run (2,000 jobs, concurrency 8). Results are appended to ``bench/results/jobs.jsonl``.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ SELECT count(*) FILTER (WHERE state IN ('ready', 'running')) AS pending,
        count(*) FILTER (WHERE state = 'dead') AS dead
 FROM jobs WHERE name = $1
 """
+SESSIONS = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
 OUTCOME = """
 SELECT count(*) AS total,
        count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
@@ -262,6 +268,7 @@ async def processing(dsn: str, jobs: int, concurrency: int, *, profile_s: int = 
         spawned = time.time()
         began = time.perf_counter()
         busy_before = busy_cpu_s()
+        sessions_before = await conn.fetchval(SESSIONS)
         procs = [
             await asyncio.create_subprocess_exec(*cmd, env=dict(os.environ), stdout=asyncio.subprocess.PIPE)
             for _ in range(WORKERS)
@@ -293,6 +300,8 @@ async def processing(dsn: str, jobs: int, concurrency: int, *, profile_s: int = 
         profiled = await profiling if profiling is not None else None
         reports = [json.loads(line) for out, _ in outputs for line in out.decode().splitlines() if line.startswith("{")]
         row = await conn.fetchrow(OUTCOME, JOB)
+        await asyncio.sleep(1)  # backends report their statistics within a second or so
+        sessions = await conn.fetchval(SESSIONS) - sessions_before
         split = await conn.fetch("SELECT locked_by, count(*) AS n FROM jobs WHERE name = $1 GROUP BY 1 ORDER BY 1", JOB)
     finally:
         await conn.close()
@@ -327,6 +336,7 @@ async def processing(dsn: str, jobs: int, concurrency: int, *, profile_s: int = 
         "claims": claims,
         "jobs_per_claim": round(sum(r.get("claimed", 0) for r in stopped) / claims, 2) if claims else None,
         "empty_claims": sum(r.get("empty_claims", 0) for r in stopped),
+        "connections_opened": sessions,
         "worker_startup_cpu_s": round(startup_cpu / WORKERS, 2),
         "worker_cpu_ms_per_job": round(1000 * (worker_cpu - startup_cpu) / jobs, 3),
         "other_cpu_ms_per_job": round(1000 * max(busy - worker_cpu, 0) / jobs, 3) if busy else None,
@@ -362,13 +372,15 @@ def show(results: dict[str, Any]) -> None:
         )
     print()
     print(
-        f"{'per job':<20}{'claims':>8}{'jobs/claim':>12}{'empty claims':>14}{'worker CPU ms':>15}{'other CPU ms':>14}"
+        f"{'per job':<20}{'claims':>8}{'jobs/claim':>12}{'empty claims':>14}{'worker CPU ms':>15}"
+        f"{'other CPU ms':>14}{'connections':>13}"
     )
     for p in results["process"]:
         other = p["other_cpu_ms_per_job"]
         print(
             f"{'concurrency ' + str(p['concurrency']):<20}{p['claims']:>8,}{p['jobs_per_claim'] or 0:>12.2f}"
             f"{p['empty_claims']:>14,}{p['worker_cpu_ms_per_job']:>15.3f}{other if other is not None else '-':>14}"
+            f"{p['connections_opened']:>13,}"
         )
     for p in results["process"]:
         if "profile" in p and p["profile"].get("samples"):
@@ -425,6 +437,7 @@ def main() -> int:
     name = f"fastapp_bench_{uuid.uuid4().hex[:8]}"
     asyncio.run(admin(admin_url.render_as_string(False), f'CREATE DATABASE "{name}"'))
     began = time.perf_counter()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     try:
         with tempfile.TemporaryDirectory() as var:
             for variable in [k for k in os.environ if k.startswith("FASTAPP_")]:
@@ -450,6 +463,7 @@ def main() -> int:
         "jobs": args.jobs,
         "quick": args.quick,
         "pool_size": args.pool_size,
+        "loadavg_before": load_before,  # "other CPU" is machine-wide: trust it on an idle machine only
         **results,
         "targets": {
             f">= {TARGET_PROCESSED:g} jobs/s processed with {WORKERS} workers (best concurrency)": best
