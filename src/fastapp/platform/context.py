@@ -51,6 +51,8 @@ class Context:
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: Work that must happen when the transaction rolls back instead (e.g. recording a refusal).
     after_rollback: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: The process's runtime (configuration, registry), for services that consult a registry.
+    runtime: Runtime | None = None
 
     def on_commit(self, action: Callable[[], Awaitable[None]]) -> None:
         """Run ``action`` after a successful commit; it is dropped if the transaction rolls back."""
@@ -132,6 +134,7 @@ async def open_context(
             ip=ip,
             user_agent=user_agent,
             principal=principal,
+            runtime=runtime,
         )
         try:
             yield ctx

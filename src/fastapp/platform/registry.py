@@ -44,6 +44,27 @@ class Registry:
 
     #: Periodic work: ``platform.jobs.Schedule`` objects (cron expressions enqueuing jobs).
     schedules: list[Any] = field(default_factory=list)
+    #: Notification categories and kinds by key (``notifications.kinds``); domains declare theirs.
+    notification_categories: dict[str, Any] = field(default_factory=dict)
+    notification_kinds: dict[str, Any] = field(default_factory=dict)
+    #: ``async def lookup(ctx, user_ids) -> {user_id: notifications.Recipient}`` (set by accounts):
+    #: how notifications learn a user's address and name without reading another domain's tables.
+    recipients: Callable[[Any, Any], Awaitable[Any]] | None = None
+    #: Widgets shown in the page header for a signed-in user, left of the account menu:
+    #: ``(request) -> FT | None`` (the notification bell).
+    header_widgets: list[Callable[[Any], Any]] = field(default_factory=list)
+
+    def add_notification_category(self, category: Any) -> None:
+        if category.key in self.notification_categories:
+            raise ValueError(f"notification category {category.key!r} is registered twice")
+        self.notification_categories[category.key] = category
+
+    def add_notification_kind(self, kind: Any) -> None:
+        if kind.key in self.notification_kinds:
+            raise ValueError(f"notification kind {kind.key!r} is registered twice")
+        if kind.category not in self.notification_categories:
+            raise ValueError(f"notification kind {kind.key!r} names an unknown category {kind.category!r}")
+        self.notification_kinds[kind.key] = kind
 
     def add_job(self, name: str, handler: Callable[[Any, Any, dict[str, Any]], Awaitable[None]]) -> None:
         if name in self.jobs:
