@@ -58,9 +58,7 @@ class NotificationPreference(Base):
 
     __tablename__ = "notification_preferences"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     category: Mapped[str] = mapped_column(String(64), primary_key=True)
     in_app: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     email: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
@@ -89,9 +87,7 @@ class EmailMessage(Base):
     __tablename__ = "email_messages"
 
     id: Mapped[UUIDPk]
-    user_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     to_address: Mapped[str] = mapped_column(String(320))
     template: Mapped[str] = mapped_column(String(100))
     category: Mapped[str] = mapped_column(String(64))
