@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from fasthtml.common import (
     FT,
-    Caption,
     Dd,
     Div,
     Dl,
@@ -18,17 +17,14 @@ from fasthtml.common import (
     Legend,
     P,
     Span,
-    Table,
-    Tbody,
     Td,
     Th,
-    Thead,
     Tr,
 )
 from monsterui.daisy import AlertT
 from monsterui.franken import H2, Card, TextPresets
 
-from fastapp.ui.components import CsrfField, FormErrors, FormField, PageHeading, SelectField, SubmitButton
+from fastapp.ui.components import CsrfField, DataTable, FormErrors, FormField, PageHeading, SelectField, SubmitButton
 
 
 @dataclass(frozen=True)
@@ -57,18 +53,11 @@ def RolesTable(roles: list[RoleView]) -> FT:
         for r in roles
     ]
     return Card(
-        Div(
-            Table(
-                Caption("Roles and what each may do. A role also holds every permission of the role it extends."),
-                Thead(Tr(*(Th(h, scope="col") for h in ("Role", "Extends", "Description", "Permissions", "Users")))),
-                Tbody(*rows),
-                cls="uk-table uk-table-divider uk-table-sm",
-            ),
-            cls="overflow-x-auto",
-            # Scrolls sideways on narrow screens: focusable so the keyboard can scroll it too.
-            tabindex="0",
-            role="region",
-            aria_label="Roles table",
+        DataTable(
+            "Roles and what each may do. A role also holds every permission of the role it extends.",
+            ("Role", "Extends", "Description", "Permissions", "Users"),
+            rows,
+            label="Roles table",
         ),
         header=H2("Roles", cls="text-lg"),
         cls="min-w-0",  # a grid item may shrink below the table's width; the table scrolls inside
@@ -224,17 +213,11 @@ def UserDetail(user: UserView, sessions: list[tuple[str, str, str]], activity: F
                 cls="min-w-0",
             ),
             Card(
-                Div(
-                    Table(
-                        Caption("Where this user is signed in"),
-                        Thead(Tr(*(Th(h, scope="col") for h in ("Device", "IP address", "Last active")))),
-                        Tbody(*rows),
-                        cls="uk-table uk-table-divider uk-table-sm",
-                    ),
-                    cls="overflow-x-auto",
-                    tabindex="0",
-                    role="region",
-                    aria_label="Sessions table",
+                DataTable(
+                    "Where this user is signed in",
+                    ("Device", "IP address", "Last active"),
+                    rows,
+                    label="Sessions table",
                 )
                 if rows
                 else P("Not signed in anywhere.", cls=TextPresets.muted_sm),

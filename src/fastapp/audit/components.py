@@ -31,7 +31,7 @@ from fasthtml.common import (
 from monsterui.franken import H2, Card, TextPresets
 
 from fastapp.audit.actions import Action
-from fastapp.ui.components import EmptyState, FormErrors, FormField, PageHeading, SelectField, SubmitButton
+from fastapp.ui.components import DataTable, EmptyState, FormErrors, FormField, PageHeading, SelectField, SubmitButton
 
 PREFIXES = sorted({a.value.split(".")[0] + "." for a in Action})
 
@@ -105,17 +105,11 @@ def ResultsTable(
             )
             for e in items
         ]
-        body = Div(
-            Table(
-                Caption("Audit events, newest first"),
-                Thead(Tr(*(Th(h, scope="col") for h in ("When", "What", "Who", "Target", "Outcome", "IP")))),
-                Tbody(*rows),
-                cls="uk-table uk-table-divider uk-table-sm",
-            ),
-            cls="overflow-x-auto",
-            tabindex="0",
-            role="region",
-            aria_label="Audit events table",
+        body = DataTable(
+            "Audit events, newest first",
+            ("When", "What", "Who", "Target", "Outcome", "IP"),
+            rows,
+            label="Audit events table",
         )
     links = [
         A(f"Export {label}", href=url, cls="uk-btn uk-btn-default uk-btn-sm") for label, url in export_urls.items()

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from fasthtml.common import FT, A, Div, Form, Input, Label, Option, P, Select, Span
+from fasthtml.common import (
+    FT,
+    A,
+    Caption,
+    Div,
+    Form,
+    Input,
+    Label,
+    Option,
+    P,
+    Select,
+    Span,
+    Table,
+    Tbody,
+    Th,
+    Thead,
+    Tr,
+)
 from monsterui.daisy import AlertT
 from monsterui.franken import H1, Button, ButtonT, Card, TextPresets, UkIcon
 
@@ -161,4 +179,23 @@ def AccountMenu(links: dict[str, str], *, signed_in: bool, csrf: str) -> FT | No
             action=links["sign_out"],
         ),
         cls="flex items-center gap-2",
+    )
+
+
+def DataTable(caption: str, headers: Sequence[str], rows: Iterable[FT], *, label: str) -> FT:
+    """A captioned table with column headers, in a region that scrolls sideways on narrow screens.
+
+    The region is focusable and labelled (``label``) so keyboard users can scroll it too.
+    """
+    return Div(
+        Table(
+            Caption(caption),
+            Thead(Tr(*(Th(h, scope="col") for h in headers))),
+            Tbody(*rows),
+            cls="uk-table uk-table-divider uk-table-sm",
+        ),
+        cls="overflow-x-auto",
+        tabindex="0",
+        role="region",
+        aria_label=label,
     )
