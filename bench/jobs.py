@@ -2,30 +2,36 @@
 processes running a no-op handler.
 
     FASTAPP_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-    uv run python bench/jobs.py [--jobs 20000] [--concurrency 4,8,16] [--pool-size N] [--profile] [--quick]
+    uv run python bench/jobs.py [--jobs 20000] [--concurrency default,8,16] [--pool-size N]
+                                [--history N] [--no-pre-ping] [--profile] [--quick]
 
 Creates a throwaway database, migrates it with ``fastapp db upgrade``, then:
 
 1. enqueue, in-process on the app's runtime (``FASTAPP_JOBS_IN_PROCESS=false``, so no worker runs
    in this process): ``--jobs`` jobs with ``enqueue()``, one job per transaction, then in
-   transactions of 100, each spread over ``--tasks`` concurrent tasks;
-2. process, once per ``--concurrency`` value: the ``jobs`` table is emptied and refilled with
-   ``--jobs`` ready ``bench.noop`` jobs (one INSERT ... SELECT), then two worker processes start
-   (``python bench/jobs.py --run-worker``: the app's runtime, a registry with a no-op handler and
-   a ``Worker`` polling every 50 ms, until SIGTERM). This process polls the table every 100 ms
-   until no job is ready or running, then stops the workers. Reported: start-up (spawn to the
-   first finished job), processed jobs/s (jobs / first to last ``finished_at``), overall jobs/s
-   (jobs / spawn to all done). Checked: every job succeeded, none dead, none with more than one
-   attempt, and the handler calls the workers count add up to the number of jobs (each ran once).
-   Also per run: the workers' claims (and jobs per claim), CPU per job in the workers and in the
-   rest of the machine (PostgreSQL; machine-wide, so only meaningful on an otherwise idle machine)
-   and the connections PostgreSQL accepted (``pg_stat_database.sessions``).
+   transactions of 100, then with ``enqueue_many()`` 100 per transaction, each spread over
+   ``--tasks`` concurrent tasks;
+2. process, once per ``--concurrency`` value (``default`` is FASTAPP_JOBS_CONCURRENCY's default):
+   the ``jobs`` table is emptied and refilled with ``--jobs`` ready ``bench.noop`` jobs (one
+   INSERT ... SELECT; ``--history N`` adds N finished jobs beside them, as in a queue that has been
+   in service), then two worker processes start (``python bench/jobs.py --run-worker``: set up as
+   ``fastapp worker`` sets itself up, with ``worker_config()`` sizing the pool and the ``Worker``
+   defaults, plus a no-op handler, until SIGTERM). This process polls the table every 100 ms until
+   no job is ready or running, then stops the workers. Reported: start-up (spawn to the first
+   finished job), processed jobs/s (jobs / first to last ``finished_at``), overall jobs/s (jobs /
+   spawn to all done). Checked: every job succeeded, none dead, none with more than one attempt,
+   and the handler calls the workers count add up to the number of jobs (each ran once). Also per
+   run: the workers' claims (and jobs per claim), CPU per job in the workers and in the rest of the
+   machine (PostgreSQL; machine-wide, so only meaningful on an otherwise idle machine) and the
+   connections PostgreSQL accepted (``pg_stat_database.sessions``).
 
-``--pool-size`` sets ``FASTAPP_DATABASE_POOL_SIZE`` (the app's default is 10, with as many
-overflow connections, which are closed when returned to a full pool). ``--profile`` samples one
-worker with py-spy for 5 s during the run at concurrency 8 and prints where its CPU time goes.
-Target on a 2-core machine: at least 500 jobs/s processed with 2 workers. ``--quick`` is a small
-smoke run (2,000 jobs, concurrency 8). Results are appended to ``bench/results/jobs.jsonl``.
+``--pool-size`` sets ``FASTAPP_DATABASE_POOL_SIZE`` (a worker uses at least concurrency + 2).
+``--no-pre-ping`` is an experiment: the workers' pool skips its ``SELECT 1`` on checkout (the app
+has no setting for that; the script reaches into the pool). ``--profile`` samples one worker with
+py-spy for 5 s during the run at the default concurrency and prints where its CPU time goes.
+Target on a 2-core machine: at least 500 jobs/s processed with 2 workers at the default
+concurrency. ``--quick`` is a small smoke run (2,000 jobs, the default concurrency). Results are
+appended to ``bench/results/jobs.jsonl``.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +70,11 @@ FILL = """
 INSERT INTO jobs (id, queue, name, payload, priority, state, attempts, max_attempts, run_at, created_at)
 SELECT gen_random_uuid(), 'default', $2, json_build_object('n', g)::text, 0, 'ready', 0, 5,
        now() - ($1 - g) * interval '1 millisecond', now()
+FROM generate_series(1, $1) AS g
+"""
+HISTORY = """
+INSERT INTO jobs (id, queue, name, payload, priority, state, attempts, max_attempts, run_at, created_at, finished_at)
+SELECT gen_random_uuid(), 'default', 'bench.done', '{}', 0, 'succeeded', 1, 5, now(), now(), now()
 FROM generate_series(1, $1) AS g
 """
 PROGRESS = """
@@ -95,9 +106,11 @@ def _early_stop(_signum: int, _frame: object) -> None:
     _stop_requested = True
 
 
-async def worker_main(concurrency: int) -> dict[str, Any]:
-    """One worker process: the app's runtime with a no-op ``bench.noop`` handler, until SIGTERM."""
+async def worker_main(concurrency: int | None, *, pre_ping: bool = True) -> dict[str, Any]:
+    """One worker process as ``fastapp worker`` sets it up (its configuration, pool size and
+    ``Worker`` defaults) with a no-op ``bench.noop`` handler, until SIGTERM."""
     from fastapp.app import build_registry, new_runtime, start, stop
+    from fastapp.cli.worker import worker_config
     from fastapp.config import load_config
     from fastapp.platform.jobs import Worker
 
@@ -109,15 +122,25 @@ async def worker_main(concurrency: int) -> dict[str, Any]:
 
     registry = build_registry()
     registry.add_job(JOB, noop)
-    runtime = new_runtime(load_config(), registry)
+    config = worker_config(load_config(), concurrency)
+    runtime = new_runtime(config, registry)
     await start(runtime)
+    if not pre_ping:
+        # An experiment only (--no-pre-ping): the app has no setting for it. Reaches into the pool.
+        runtime.backends.db.engine.pool._pre_ping = False  # type: ignore[attr-defined]
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     if _stop_requested:
         stopping.set()
-    worker = Worker(runtime, registry.jobs, concurrency=concurrency, poll_interval=0.05, grace=10.0)
+    worker = Worker(
+        runtime,
+        registry.jobs,
+        concurrency=config.jobs.concurrency,
+        lease=timedelta(seconds=config.jobs.lease_seconds),
+        grace=10.0,
+    )
     claims = Counter[str]()
     claim = worker.claim
 
@@ -134,6 +157,8 @@ async def worker_main(concurrency: int) -> dict[str, Any]:
         "cpu_s": time.process_time(),
         "pid": os.getpid(),
         "ident": worker.ident,
+        "concurrency": worker.concurrency,
+        "pool_size": config.database.pool_size,
     }
     print(json.dumps(ready), flush=True)
     try:
@@ -144,9 +169,9 @@ async def worker_main(concurrency: int) -> dict[str, Any]:
     return {"event": "stopped", "pid": os.getpid(), "ident": worker.ident, "ran": ran, "cpu_s": cpu, **claims}
 
 
-def run_worker(concurrency: int) -> int:
+def run_worker(concurrency: int | None, *, pre_ping: bool) -> int:
     signal.signal(signal.SIGTERM, _early_stop)  # until the event loop's handler takes over
-    print(json.dumps(asyncio.run(worker_main(concurrency))), flush=True)
+    print(json.dumps(asyncio.run(worker_main(concurrency, pre_ping=pre_ping))), flush=True)
     return 0
 
 
@@ -154,11 +179,12 @@ def run_worker(concurrency: int) -> int:
 
 
 async def enqueueing(jobs: int, tasks: int) -> dict[str, Any]:
-    """Jobs/s through ``enqueue()``: one job per transaction, then 100 per transaction."""
+    """Jobs/s through ``enqueue()``: one job per transaction, then 100 per transaction; and
+    through ``enqueue_many()``, 100 per transaction in one multi-row insert."""
     from fastapp.app import new_runtime, start, stop
     from fastapp.config import load_config
     from fastapp.platform.context import open_context
-    from fastapp.platform.jobs import enqueue
+    from fastapp.platform.jobs import enqueue, enqueue_many
 
     runtime = new_runtime(load_config())
     await start(runtime)
@@ -169,16 +195,21 @@ async def enqueueing(jobs: int, tasks: int) -> dict[str, Any]:
             async with open_context(runtime, request_id="bench", ip=None) as ctx:
                 await enqueue(ctx, JOB, {"n": -i})
 
-        for label, per_tx in (("one_per_tx", 1), ("batch_100", 100)):
+        for label, per_tx in (("one_per_tx", 1), ("batch_100", 100), ("many_100", 100)):
             transactions = max(1, jobs // per_tx)
             queue: asyncio.Queue[int] = asyncio.Queue()
             for t in range(transactions):
                 queue.put_nowait(t)
 
-            async def producer(per_tx: int = per_tx, queue: asyncio.Queue[int] = queue) -> None:
+            async def producer(
+                per_tx: int = per_tx, queue: asyncio.Queue[int] = queue, many: bool = label == "many_100"
+            ) -> None:
                 while not queue.empty():
                     t = queue.get_nowait()
                     async with open_context(runtime, request_id="bench", ip=None) as ctx:
+                        if many:
+                            await enqueue_many(ctx, JOB, [{"n": t * per_tx + k} for k in range(per_tx)])
+                            continue
                         for k in range(per_tx):
                             await enqueue(ctx, JOB, {"n": t * per_tx + k})
 
@@ -257,14 +288,23 @@ async def profile(pid: int, seconds: int) -> dict[str, Any]:
         return summarise_profile(out)
 
 
-async def processing(dsn: str, jobs: int, concurrency: int, *, profile_s: int = 0) -> dict[str, Any]:
-    """Fill the table, run two worker processes until every job is done, check the outcome."""
+async def processing(
+    dsn: str, jobs: int, concurrency: int | None, *, profile_s: int = 0, pre_ping: bool = True, history: int = 0
+) -> dict[str, Any]:
+    """Fill the table, run two worker processes until every job is done, check the outcome.
+
+    ``concurrency`` None runs the workers at the default (FASTAPP_JOBS_CONCURRENCY)."""
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("TRUNCATE jobs")
+        if history:
+            await conn.execute(HISTORY, history)
         await conn.execute(FILL, jobs, JOB)
         await conn.execute("ANALYZE jobs")
-        cmd = [sys.executable, str(SCRIPT), "--run-worker", "--concurrency", str(concurrency)]
+        level = "default" if concurrency is None else str(concurrency)
+        cmd = [sys.executable, str(SCRIPT), "--run-worker", "--concurrency", level]
+        if not pre_ping:
+            cmd.append("--no-pre-ping")
         spawned = time.time()
         began = time.perf_counter()
         busy_before = busy_cpu_s()
@@ -316,7 +356,11 @@ async def processing(dsn: str, jobs: int, concurrency: int, *, profile_s: int = 
     span = last_done - first_done
     result: dict[str, Any] = {
         "workers": WORKERS,
-        "concurrency": concurrency,
+        "concurrency": next((r["concurrency"] for r in reports if r["event"] == "ready"), concurrency),
+        "default": concurrency is None,
+        "pool_size": next((r["pool_size"] for r in reports if r["event"] == "ready"), None),
+        "pre_ping": pre_ping,
+        "history": history,
         "jobs": jobs,
         "workers_ready_s": [round(r, 2) for r in ready],
         "startup_s": round(first_done - spawned, 2),
@@ -354,38 +398,42 @@ def show(results: dict[str, Any]) -> None:
     enq = results["enqueue"]
     print()
     print(f"enqueue ({enq['tasks']} concurrent tasks){'':<6}{'jobs':>8}{'seconds':>10}{'jobs/s':>10}")
-    for label, name in (("one job per transaction", "one_per_tx"), ("100 jobs per transaction", "batch_100")):
+    for label, name in (
+        ("one job per transaction", "one_per_tx"),
+        ("100 jobs per transaction", "batch_100"),
+        ("enqueue_many, 100 per transaction", "many_100"),
+    ):
         e = enq[name]
         print(f"{label:<34}{e['jobs']:>8,}{e['seconds']:>10.2f}{e['jobs_per_s']:>10,}")
     print()
     print(
-        f"{'process, 2 workers':<20}{'jobs':>8}{'ready s':>12}{'start-up s':>12}{'processed/s':>13}"
+        f"{'process, 2 workers':<26}{'jobs':>8}{'ready s':>12}{'start-up s':>12}{'processed/s':>13}"
         f"{'overall/s':>11}{'split':>13}{'dead':>6}{'att>1':>7}{'once':>6}"
     )
     for p in results["process"]:
         ready = "/".join(f"{r:.1f}" for r in p["workers_ready_s"])
         split = "/".join(str(n) for n in p["per_worker"])
         print(
-            f"{'concurrency ' + str(p['concurrency']):<20}{p['jobs']:>8,}{ready:>12}{p['startup_s']:>12.2f}"
+            f"{_level(p):<26}{p['jobs']:>8,}{ready:>12}{p['startup_s']:>12.2f}"
             f"{p['processed_per_s'] or 0:>13,}{p['overall_per_s']:>11,}{split:>13}{p['dead']:>6}"
             f"{p['attempts_gt_1']:>7}{'yes' if p['exactly_once'] else 'NO':>6}"
         )
     print()
     print(
-        f"{'per job':<20}{'claims':>8}{'jobs/claim':>12}{'empty claims':>14}{'worker CPU ms':>15}"
+        f"{'per job':<26}{'claims':>8}{'jobs/claim':>12}{'empty claims':>14}{'worker CPU ms':>15}"
         f"{'other CPU ms':>14}{'connections':>13}"
     )
     for p in results["process"]:
         other = p["other_cpu_ms_per_job"]
         print(
-            f"{'concurrency ' + str(p['concurrency']):<20}{p['claims']:>8,}{p['jobs_per_claim'] or 0:>12.2f}"
+            f"{_level(p):<26}{p['claims']:>8,}{p['jobs_per_claim'] or 0:>12.2f}"
             f"{p['empty_claims']:>14,}{p['worker_cpu_ms_per_job']:>15.3f}{other if other is not None else '-':>14}"
             f"{p['connections_opened']:>13,}"
         )
     for p in results["process"]:
         if "profile" in p and p["profile"].get("samples"):
             prof = p["profile"]
-            print(f"\nprofile of one worker at concurrency {p['concurrency']} ({prof['samples']} samples, CPU only):")
+            print(f"\nprofile of one worker at {_level(p)} ({prof['samples']} samples, CPU only):")
             print("  self %:")
             for name, pct in prof["self_pct"][:15]:
                 print(f"    {pct:5.1f}  {name}")
@@ -399,13 +447,21 @@ def show(results: dict[str, Any]) -> None:
         print(f"target {target}: {'met' if met else 'NOT met'}")
 
 
-async def run(dsn: str, jobs: int, tasks: int, levels: list[int], profile_s: int) -> dict[str, Any]:
+def _level(p: dict[str, Any]) -> str:
+    return f"concurrency {p['concurrency']}{' (default)' if p.get('default') else ''}"
+
+
+async def run(
+    dsn: str, jobs: int, tasks: int, levels: list[int | None], profile_s: int, *, pre_ping: bool, history: int
+) -> dict[str, Any]:
     print(f"enqueueing {jobs:,} jobs each way ({tasks} tasks) ...", flush=True)
     enqueued = await enqueueing(jobs, tasks)
     processed = []
     for level in levels:
-        print(f"processing {jobs:,} jobs with {WORKERS} workers x concurrency {level} ...", flush=True)
-        p = await processing(dsn, jobs, level, profile_s=profile_s if level == 8 or len(levels) == 1 else 0)
+        label = "the default concurrency" if level is None else f"concurrency {level}"
+        print(f"processing {jobs:,} jobs with {WORKERS} workers x {label} ...", flush=True)
+        profiled = profile_s if level is None or len(levels) == 1 else 0
+        p = await processing(dsn, jobs, level, profile_s=profiled, pre_ping=pre_ping, history=history)
         print(
             f"  start-up {p['startup_s']} s, {p['processed_per_s']} jobs/s processed, {p['overall_per_s']} overall;"
             f" succeeded {p['succeeded']}, dead {p['dead']}, attempts>1 {p['attempts_gt_1']},"
@@ -420,17 +476,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000, help="jobs enqueued each way, and per processing run")
     parser.add_argument("--tasks", type=int, default=8, help="concurrent enqueueing tasks")
-    parser.add_argument("--concurrency", default="4,8,16", help="jobs at a time per worker; comma-separated runs")
-    parser.add_argument("--pool-size", type=int, help="FASTAPP_DATABASE_POOL_SIZE (default: the app's)")
-    parser.add_argument("--profile", action="store_true", help="py-spy one worker for 5 s (at concurrency 8)")
-    parser.add_argument("--quick", action="store_true", help="2,000 jobs, concurrency 8 only")
+    parser.add_argument(
+        "--concurrency",
+        default="default,8,16",
+        help="jobs at a time per worker, comma-separated runs; 'default' is FASTAPP_JOBS_CONCURRENCY's default",
+    )
+    parser.add_argument(
+        "--pool-size", type=int, help="FASTAPP_DATABASE_POOL_SIZE (workers use at least concurrency + 2)"
+    )
+    parser.add_argument(
+        "--no-pre-ping",
+        action="store_true",
+        help="experiment: workers without the pool's pre-ping (the app has no setting for it)",
+    )
+    parser.add_argument(
+        "--history", type=int, default=0, help="finished jobs in the table beside the backlog (a queue in service)"
+    )
+    parser.add_argument("--profile", action="store_true", help="py-spy one worker for 5 s (at the default concurrency)")
+    parser.add_argument("--quick", action="store_true", help="2,000 jobs, the default concurrency only")
     parser.add_argument("--run-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    levels = [None if c.strip() == "default" else int(c) for c in args.concurrency.split(",") if c.strip()]
     if args.run_worker:
-        return run_worker(levels[0])
+        return run_worker(levels[0], pre_ping=not args.no_pre_ping)
     if args.quick:
-        args.jobs, levels = 2_000, [8]
+        args.jobs, levels = 2_000, [None]
 
     pg = os.environ.get("FASTAPP_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     admin_url = make_url(pg).set(drivername="postgresql+asyncpg")
@@ -452,22 +522,38 @@ def main() -> int:
                 os.environ["FASTAPP_DATABASE_POOL_SIZE"] = str(args.pool_size)
             subprocess.run([sys.executable, "-m", "fastapp", "db", "upgrade"], env=dict(os.environ), check=True)
             dsn = make_url(pg).set(drivername="postgresql", database=name).render_as_string(False)
-            results = asyncio.run(run(dsn, args.jobs, args.tasks, levels, 5 if args.profile else 0))
+            profile_s = 5 if args.profile else 0
+            results = asyncio.run(
+                run(dsn, args.jobs, args.tasks, levels, profile_s, pre_ping=not args.no_pre_ping, history=args.history)
+            )
     finally:
         asyncio.run(admin(admin_url.render_as_string(False), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     best = max((p["processed_per_s"] or 0 for p in results["process"]), default=0)
+    at_default = [p["processed_per_s"] or 0 for p in results["process"] if p["default"]]
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "jobs": args.jobs,
         "quick": args.quick,
         "pool_size": args.pool_size,
+        "pre_ping": not args.no_pre_ping,
+        "history": args.history,
         "loadavg_before": load_before,  # "other CPU" is machine-wide: trust it on an idle machine only
         **results,
         "targets": {
             f">= {TARGET_PROCESSED:g} jobs/s processed with {WORKERS} workers (best concurrency)": best
             >= TARGET_PROCESSED,
+            **(
+                {
+                    f">= {TARGET_PROCESSED:g} jobs/s processed with {WORKERS} workers at the default concurrency": min(
+                        at_default
+                    )
+                    >= TARGET_PROCESSED
+                }
+                if at_default
+                else {}
+            ),
             "every job succeeded exactly once, none dead": all(p["exactly_once"] for p in results["process"]),
         },
         "total_s": round(time.perf_counter() - began, 1),

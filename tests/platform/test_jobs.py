@@ -1,9 +1,11 @@
-"""The durable job queue on SQLite and PostgreSQL: transactional enqueue, idempotency, retries,
-dead jobs, leases taken over, priorities, delays, graceful release, and no job run twice."""
+"""The durable job queue on SQLite and PostgreSQL: transactional enqueue (one and many),
+idempotency, retries, dead jobs, leases taken over (and dead when that was the last attempt) or
+held through the grace period, priorities, delays, graceful release, and no job run twice."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,18 @@ from sqlalchemy import select
 from fastapp.app import build_registry, create_app
 from fastapp.config import Config
 from fastapp.platform.context import Context, Runtime, open_context
-from fastapp.platform.jobs import Job, JobState, Schedule, Worker, backoff, enqueue, enqueue_due
+from fastapp.platform.jobs import (
+    INSERT_CHUNK,
+    Job,
+    JobState,
+    Schedule,
+    Worker,
+    backoff,
+    enqueue,
+    enqueue_due,
+    enqueue_many,
+    purge_past_retention,
+)
 from tests.conftest import make_config, root_of, started
 
 
@@ -75,6 +88,68 @@ async def test_a_job_commits_with_its_transaction_and_once_per_key(runtime: Runt
     assert await _add(runtime, "mail.send", idempotency_key="welcome:1") is False
     assert await _add(runtime, "mail.send") is True
     assert len(await _jobs(runtime)) == 2
+
+
+async def test_many_jobs_are_enqueued_in_a_few_inserts_with_their_keys(runtime: Runtime) -> None:
+    assert await _add(runtime, "bulk", idempotency_key="bulk:1") is True
+    count = INSERT_CHUNK * 2 + 3
+
+    async def failing_change() -> None:
+        async with open_context(runtime, request_id="t", ip=None) as ctx:
+            await enqueue_many(ctx, "bulk", [{"n": n} for n in range(count)])
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_change()
+    assert [j.name for j in await _jobs(runtime)] == ["bulk"]
+    async with open_context(runtime, request_id="t", ip=None) as ctx:
+        keys = [f"bulk:{n}" if n < 3 else None for n in range(count)]
+        added = await enqueue_many(ctx, "bulk", [{"n": n} for n in range(count)], queue="q", idempotency_keys=keys)
+        with pytest.raises(ValueError, match="one key"):
+            await enqueue_many(ctx, "bulk", [{}, {}], idempotency_keys=["a"])
+    assert added == count - 1  # bulk:1 was used already
+    jobs = [j for j in await _jobs(runtime) if j.queue == "q"]
+    assert len(jobs) == count - 1 and {j.state for j in jobs} == {JobState.ready.value}
+    assert sorted(json.loads(j.payload)["n"] for j in jobs) == [n for n in range(count) if n != 1]
+
+
+async def test_a_job_that_lapses_on_its_last_attempt_is_dead(runtime: Runtime) -> None:
+    """A job whose worker dies every time (it kills the process) must not loop forever."""
+    await _add(runtime, "fatal", max_attempts=2)
+    lost = _worker(runtime, {}, lease=timedelta(seconds=0.05))
+    sweeper = _worker(runtime, {})
+    for attempt in (1, 2):
+        assert len(await lost.claim(1)) == 1  # claimed, then its process "dies"
+        await asyncio.sleep(0.1)
+        assert await sweeper.reclaim_lapsed() == (1 if attempt == 1 else 0)
+    (job,) = await _jobs(runtime)
+    assert (job.state, job.attempts, job.locked_by) == (JobState.dead.value, 2, None)
+    assert f"lease lapsed: worker {lost.ident} went silent" in (job.last_error or "")
+
+
+async def test_leases_are_renewed_through_the_grace_period(runtime: Runtime) -> None:
+    """Stopping waits for a running job; its lease must hold meanwhile, or another worker would
+    take the job over and run it a second time."""
+    started = asyncio.Event()
+    runs: list[str] = []
+
+    async def slow(_runtime: Runtime, ctx: Context, payload: dict[str, Any]) -> None:
+        started.set()
+        await asyncio.sleep(1.0)
+        runs.append("slow")
+
+    await _add(runtime, "slow")
+    stopping = _worker(runtime, {"slow": slow}, lease=timedelta(seconds=0.4), grace=5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(stopping.run(stop))
+    await asyncio.wait_for(started.wait(), 5)
+    stop.set()  # the job has a second to go: four leases
+    other = _worker(runtime, {"slow": slow}, lease=timedelta(seconds=0.4))
+    await _work_until(other, task.done)
+    await task
+    (job,) = await _jobs(runtime)
+    assert (job.state, job.attempts, job.locked_by) == (JobState.succeeded.value, 1, stopping.ident)
+    assert runs == ["slow"]
 
 
 async def test_a_worker_runs_jobs_by_priority_and_queue(runtime: Runtime) -> None:
@@ -198,6 +273,31 @@ async def test_several_workers_never_run_a_job_twice(runtime: Runtime, backend: 
     assert Counter(j.state for j in await _jobs(runtime)) == {"succeeded": count}
 
 
+async def test_the_claim_reads_the_ready_index_in_a_generic_plan(runtime: Runtime, backend: str) -> None:
+    """PostgreSQL switches a prepared statement to a generic plan after a few runs: the claim must
+    still read ``ix_jobs_ready`` (its state and LIMIT are written into the SQL for that), not scan
+    and sort the table with its history of finished jobs."""
+    if backend != "services":
+        pytest.skip("PostgreSQL's plans")
+    fill = (
+        "INSERT INTO jobs (id, queue, name, payload, priority, state, attempts, max_attempts, run_at, created_at)"
+        " SELECT gen_random_uuid(), 'default', 'x', '{}', 0, CASE WHEN g % 5 = 0 THEN 'ready' ELSE 'succeeded' END,"
+        " 1, 5, now(), now() FROM generate_series(1, 100000) AS g"
+    )
+    statement = _worker(runtime, {}).claim_statement(runtime.backends.clock.now(), 4)
+    async with runtime.backends.db.engine.connect() as conn:
+        compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        values = ", ".join(f"'{compiled.params[name]}'" for name in compiled.positiontup or [])
+        await conn.exec_driver_sql(fill)
+        await conn.exec_driver_sql("ANALYZE jobs")
+        await conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        await conn.exec_driver_sql(f"PREPARE claim AS {compiled}")
+        plan = "\n".join(row[0] for row in await conn.exec_driver_sql(f"EXPLAIN EXECUTE claim({values})"))
+        await conn.rollback()
+    assert "Index Scan using ix_jobs_ready" in plan, plan
+    assert "Seq Scan" not in plan and "Sort" not in plan, plan
+
+
 def test_backoff_grows_and_is_capped() -> None:
     assert all(0 <= backoff(1) <= 2 for _ in range(50))
     assert all(0 <= backoff(5) <= 32 for _ in range(50))
@@ -272,3 +372,19 @@ class _At:
 
     def now(self) -> datetime:
         return self.moment
+
+
+async def test_succeeded_jobs_past_retention_are_purged_and_dead_ones_kept(runtime: Runtime) -> None:
+    for name in ("old", "recent", "broken"):
+        await _add(runtime, name)
+    now = datetime.now(UTC)
+    days = runtime.config.jobs.retention_days
+    async with runtime.backends.db.transaction() as session:
+        for job in (await session.scalars(select(Job))).all():
+            job.state = JobState.dead.value if job.name == "broken" else JobState.succeeded.value
+            age = timedelta(days=days, hours=1) if job.name != "recent" else timedelta(days=days) - timedelta(hours=1)
+            job.finished_at = now - age
+    async with open_context(runtime, request_id="t", ip=None) as ctx:
+        await purge_past_retention(runtime, ctx, {})
+    assert sorted(j.name for j in await _jobs(runtime)) == ["broken", "recent"]
+    assert any(s.job == "jobs.purge" for s in build_registry().schedules)
