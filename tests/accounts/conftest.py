@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from fastapp.config import Config
+from fastapp.notifications.delivery import SEND_JOB
 from fastapp.platform.db import Database
 from fastapp.platform.jobs import Job
 from tests.conftest import csrf_token
@@ -44,7 +45,8 @@ def text_of(message: EmailMessage) -> str:
 
 
 async def delivered(config: Config) -> None:
-    """Wait until the queued mail that is due has been sent (mail goes through the job queue)."""
+    """Wait until the queued mail that is due has been sent (mail goes through the job queue:
+    ``email.send`` jobs, written to the outbox by the test configuration's mailer)."""
     db = Database.from_url(config.database_url)
     try:
         for _ in range(500):
@@ -52,7 +54,7 @@ async def delivered(config: Config) -> None:
                 due = await session.scalar(
                     select(func.count())
                     .select_from(Job)
-                    .where(Job.name == "mail.send", Job.state.in_(("ready", "running")), Job.run_at <= utc_now())
+                    .where(Job.name == SEND_JOB, Job.state.in_(("ready", "running")), Job.run_at <= utc_now())
                 )
             if not due:
                 return

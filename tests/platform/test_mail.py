@@ -224,18 +224,25 @@ async def test_smtp_envelope_uses_the_sender_and_the_one_recipient() -> None:
 
 
 @pytest.mark.parametrize(
-    ("handler", "code", "permanent"),
+    ("handler", "code", "permanent", "bad_recipient"),
     [
-        (Recorder(data_reply="451 Try again later"), 451, False),
-        (Recorder(data_reply="554 Message rejected"), 554, True),
-        (Recorder(rcpt_reply="550 No such mailbox"), 550, True),
-        (Recorder(rcpt_reply="452 Mailbox full for now"), 452, False),
+        (Recorder(data_reply="451 Try again later"), 451, False, False),
+        (Recorder(data_reply="554 Message rejected"), 554, True, False),
+        (Recorder(data_reply="550 5.1.1 Unknown user"), 550, True, True),  # checked only after DATA
+        (Recorder(data_reply="550 5.7.1 Spam detected"), 550, True, False),
+        (Recorder(rcpt_reply="550 No such mailbox"), 550, True, True),
+        (Recorder(rcpt_reply="553 5.1.3 Bad address syntax"), 553, True, True),
+        (Recorder(rcpt_reply="452 Mailbox full for now"), 452, False, False),
     ],
 )
-async def test_smtp_replies_map_to_permanent_or_temporary(handler: Recorder, code: int, permanent: bool) -> None:
+async def test_smtp_replies_map_to_permanent_or_temporary(
+    handler: Recorder, code: int, permanent: bool, bad_recipient: bool
+) -> None:
     with smtp_server(handler) as port, pytest.raises(MailDeliveryError) as caught:
         await SmtpMailer.from_url(f"smtp://127.0.0.1:{port}").send(a_message())
     assert (caught.value.code, caught.value.permanent) == (code, permanent)
+    # Only a refusal of the address itself is a hard bounce; refused content says nothing about it.
+    assert caught.value.bad_recipient is bad_recipient
     assert f"127.0.0.1:{port}" in str(caught.value)
 
 
@@ -405,6 +412,42 @@ def test_templates_render_with_both_parts_and_escape_input(templates: MailTempla
         shown = value.strftime("%Y-%m-%d %H:%M UTC") if isinstance(value, datetime) else str(value)
         assert shown in " ".join(text.split())  # the text part is wrapped at 72 columns
         assert shown in html
+
+
+def test_css_is_inlined_and_the_style_block_dropped(templates: MailTemplates) -> None:
+    _subject, _text, html = templates.render("reset_password", name="Ada", action_url=ACTION, expires_in="1 hour")
+    # base.html's rules (.button, .card, h1) now sit in the elements' style attributes.
+    button = re.search(r'<a class="button" href="[^"]+" style="([^"]+)"', html)
+    assert button, html
+    assert "background-color: #18181b" in button.group(1)
+    assert "color: #ffffff" in button.group(1)  # the class rule beats the plainer "a" rule
+    assert re.search(r'<div class="card" style="[^"]*max-width: 560px', html)
+    assert re.search(r'<h1 style="[^"]*font-size: 22px', html)
+    assert "<style" not in html.lower()
+
+
+def test_stylesheets_are_never_fetched(tmp_path: Path) -> None:
+    (tmp_path / "linked.txt").write_text('{% extends "base.txt" %}{% block subject %}Hi{% endblock %}')
+    (tmp_path / "linked.html").write_text(
+        '<html><head><link rel="stylesheet" href="http://127.0.0.1:9/never.css"></head><body><p>Hi</p></body></html>'
+    )
+    _subject, _text, html = MailTemplates(product="Acme", site_url="https://a.example", search_path=[tmp_path]).render(
+        "linked"
+    )
+    assert "<link" not in html
+    assert "<p>Hi</p>" in html
+
+
+def test_an_unsubscribe_url_adds_a_footer_line(templates: MailTemplates) -> None:
+    url = "https://app.example.com/email/unsubscribe?token=abc"
+    _subject, text, html = templates.render(
+        "mfa_disabled", name="Ada", action_url=ACTION, changed_at=WHEN, unsubscribe_url=url
+    )
+    assert f"Unsubscribe from these emails:\n{url}\n" in text
+    assert f'href="{url}"' in html
+    _subject, text, html = templates.render("mfa_disabled", name="Ada", action_url=ACTION, changed_at=WHEN)
+    assert "nsubscribe" not in text
+    assert "nsubscribe" not in html
 
 
 def test_a_missing_variable_is_an_error(templates: MailTemplates) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 
 from fastapp.accounts import passwords
 from fastapp.accounts.models import RecoveryCode, User
-from fastapp.accounts.services import AccountService
+from fastapp.accounts.services import SECURITY_MAIL, AccountService
 from fastapp.audit import Action, Actor, record
 from fastapp.platform.errors import Conflict, Invalid
 
@@ -101,6 +101,8 @@ class TwoFactorService:
         await self.accounts.queue_mail(
             user.email,
             "mfa_enabled",
+            category=SECURITY_MAIL,
+            user_id=user.id,
             name=user.display_name,
             method="authenticator app",
             changed_at=now,
@@ -155,6 +157,8 @@ class TwoFactorService:
         await self.accounts.queue_mail(
             user.email,
             "mfa_disabled",
+            category=SECURITY_MAIL,
+            user_id=user.id,
             name=user.display_name,
             changed_at=self.ctx.clock.now(),
             action_url=f"{self.accounts.site_url}/account/security",

@@ -23,7 +23,6 @@ from fastapp.platform.context import Context, Principal, Runtime, open_context
 from fastapp.platform.scope import bearer_token, cookie, state
 
 KEY = "accounts"
-MAIL_KEY = "mail.send"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from fastapp.notifications.models import EmailEvent, EmailMessage, MailStatus
 from fastapp.platform.context import Context
@@ -24,6 +24,9 @@ from fastapp.platform.mail import new_message_id
 
 SEND_JOB = "email.send"
 EMAIL_QUEUE = "email"
+#: Attempts of one message before it is given up as failed. With the queue's doubling backoff the
+#: last retry comes up to an hour after the first, past typical greylisting and short outages.
+SEND_ATTEMPTS = 12
 
 #: Rank of each status: an event moves the message to its status only when it ranks at least as
 #: high as the current one. Final failures outrank every success.
@@ -101,8 +104,21 @@ async def queue_email(
         ctx.on_rollback(again)
     ctx.session.add(message)
     await ctx.session.flush()
-    await enqueue(ctx, SEND_JOB, {"message": str(message.id)}, queue=EMAIL_QUEUE, idempotency_key=f"email:{message.id}")
+    await enqueue(
+        ctx,
+        SEND_JOB,
+        {"message": str(message.id)},
+        queue=EMAIL_QUEUE,
+        idempotency_key=send_job_key(message.id),
+        max_attempts=SEND_ATTEMPTS,
+    )
     return message
+
+
+def send_job_key(message_id: uuid.UUID) -> str:
+    """The idempotency key of a message's ``email.send`` job: one job per message, and the way
+    the handler finds its own job (to tell its last attempt)."""
+    return f"email:{message_id}"
 
 
 async def record_event(
@@ -140,6 +156,25 @@ async def record_event(
         message.status = status.value
     await ctx.session.flush()
     return moved
+
+
+async def lock_message(ctx: Context, message_id: uuid.UUID) -> EmailMessage | None:
+    """The message read afresh under a write lock on its row, held until the transaction ends.
+
+    ``record_event`` reads the status, then writes it: two events for one message applied at once
+    (an open and a click) would each start from the same status and the later commit would win.
+    A no-op UPDATE takes the row lock on PostgreSQL and the write lock on SQLite first.
+    """
+    await ctx.session.execute(
+        update(EmailMessage)
+        .where(EmailMessage.id == message_id)
+        .values(status=EmailMessage.status)
+        .execution_options(synchronize_session=False)
+    )
+    found = await ctx.session.scalars(
+        select(EmailMessage).where(EmailMessage.id == message_id).execution_options(populate_existing=True)
+    )
+    return found.first()
 
 
 async def message_by_provider_id(ctx: Context, provider_message_id: str) -> EmailMessage | None:

@@ -32,6 +32,7 @@ from fastapp.platform.mail_templates import MailTemplates, RenderedMail
 
 __all__ = [
     "DEFAULT_SENDER",
+    "MAILER",
     "MailDeliveryError",
     "MailTemplates",
     "Mailer",
@@ -53,6 +54,9 @@ RESERVED_HEADERS = frozenset(
     | {"content-transfer-encoding", "x-fastapp-category"}
 )
 _OUTBOX_NAME = re.compile(r"^(\d{8}T\d{12}Z)-[0-9a-f]{12}\.eml$")
+_ADDRESS_STATUS = re.compile(r"^\s*5\.1\.\d{1,3}\b")
+#: Where the composition root keeps the process's ``Mailer`` (``runtime.services[MAILER]``).
+MAILER = "platform.mailer"
 
 
 def new_message_id(domain: str = "fastapp.invalid") -> str:
@@ -72,8 +76,9 @@ def _one_address(value: str, what: str) -> str:
 class Message:
     """One mail to one recipient.
 
-    ``category`` names the kind of mail (``verify_email``, ...) for logs, delivery tracking and the
-    dev viewer; ``headers`` adds headers such as ``Reply-To`` (not the ones in RESERVED_HEADERS).
+    ``category`` names the kind of mail (``security``, ``account``, a notification category) for
+    logs, delivery tracking and the dev viewer (header ``X-FastApp-Category``); ``headers`` adds
+    headers such as ``Reply-To`` or ``List-Unsubscribe`` (not the ones in RESERVED_HEADERS).
     """
 
     to: str
@@ -99,14 +104,18 @@ class MailDeliveryError(Exception):
     ``permanent`` is True when sending the same message again cannot succeed (the server answered
     5xx: unknown mailbox, rejected content) and False when a later retry may (4xx, network errors,
     timeouts, a rejected login, which is our configuration rather than the message). ``code`` is
-    the SMTP reply code when there was one.
+    the SMTP reply code when there was one. ``bad_recipient`` is True for a permanent refusal of
+    the recipient's address itself (5xx to RCPT TO, or an enhanced status 5.1.x: no such mailbox,
+    bad address): a hard bounce, after which the address should get no more mail. A refusal of
+    the content (554 at DATA, say) is permanent for this message but says nothing about the address.
     """
 
-    def __init__(self, detail: str, *, permanent: bool, code: int | None = None) -> None:
+    def __init__(self, detail: str, *, permanent: bool, code: int | None = None, bad_recipient: bool = False) -> None:
         super().__init__(detail)
         self.detail = detail
         self.permanent = permanent
         self.code = code
+        self.bad_recipient = permanent and bad_recipient
 
 
 class Mailer(Protocol):
@@ -361,8 +370,14 @@ class SmtpMailer:
         if isinstance(exc, aiosmtplib.SMTPResponseException):
             code = exc.code
         permanent = code is not None and 500 <= code < 600 and not isinstance(exc, aiosmtplib.SMTPAuthenticationError)
+        # RFC 3463: enhanced status 5.1.x is about the address (unknown user, bad domain, moved);
+        # some servers only check recipients after DATA, so the stage alone does not tell.
+        message = exc.message if isinstance(exc, aiosmtplib.SMTPResponseException) else ""
+        bad_recipient = isinstance(exc, aiosmtplib.SMTPRecipientRefused) or _ADDRESS_STATUS.match(message) is not None
         reason = str(exc) or type(exc).__name__
-        return MailDeliveryError(f"SMTP {self.host}:{self.port}: {reason}", permanent=permanent, code=code)
+        return MailDeliveryError(
+            f"SMTP {self.host}:{self.port}: {reason}", permanent=permanent, code=code, bad_recipient=bad_recipient
+        )
 
 
 def create_mailer(

@@ -1,11 +1,13 @@
 """Mail templates: Jinja2 pairs ``<name>.txt`` / ``<name>.html`` in this folder, and their renderer.
 
 Every mail has a text part (always, for clients and readers that want it) and an HTML part built on
-one plain layout: inline style attributes only, no images, fonts or CSS from any URL, so it renders
-the same offline, in the dev viewer under the strict CSP, and in mail clients that block remote
-content. The templates here are the security notices the identity domain sends; an application adds
-or overrides templates by passing its own folders in ``search_path``. ``fastapp.platform.mail``
-re-exports ``MailTemplates``; this package imports nothing from it.
+one plain layout. The layout keeps its rules in one ``<style>`` block that rendering inlines into
+style attributes (``css_inline``) and then drops: mail clients ignore ``<style>`` and the dev
+viewer's CSP refuses it. No images, fonts or CSS come from any URL, so a mail renders the same
+offline, in the dev viewer and in mail clients that block remote content. The templates here are
+the notices the identity domain sends; an application adds or overrides templates by passing its
+own folders in ``search_path``. ``fastapp.platform.mail`` re-exports ``MailTemplates``; this
+package imports nothing from it.
 """
 
 from __future__ import annotations
@@ -52,15 +54,19 @@ class MailTemplates:
     Convention: ``<name>.txt`` extends ``base.txt`` and defines ``{% block subject %}`` (one line,
     whitespace collapsed) and ``{% block body %}``; ``<name>.html`` extends ``base.html`` and
     defines ``{% block body %}`` (and optionally ``heading``, which defaults to the subject). Both
-    see the caller's context plus ``subject``, ``product``, ``site_url`` and ``footer``. HTML is
-    autoescaped, text is not; an undefined variable raises ``jinja2.UndefinedError``. Filters:
-    ``utc`` formats an aware datetime, ``url`` admits only absolute http(s) links. Folders in
-    ``search_path`` come before the built-in one, so an application can override or add templates.
+    see the caller's context plus ``subject``, ``product``, ``site_url`` and ``footer``; an optional
+    ``unsubscribe_url`` adds an unsubscribe line to the footer of both parts. HTML is autoescaped,
+    text is not; an undefined variable raises ``jinja2.UndefinedError``. Filters: ``utc`` formats
+    an aware datetime, ``url`` admits only absolute http(s) links. Folders in ``search_path`` come
+    before the built-in one, so an application can override or add templates. The HTML part comes
+    back with its CSS inlined and no ``<style>`` or ``<link>`` element left; stylesheets are never
+    fetched.
     """
 
     def __init__(
         self, *, product: str, site_url: str, footer: str | None = None, search_path: Sequence[Path] = ()
     ) -> None:
+        from css_inline import CSSInliner
         from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
         self.site_url = site_url.rstrip("/")
@@ -73,6 +79,8 @@ class MailTemplates:
             lstrip_blocks=True,
             auto_reload=False,
         )
+        # Never fetch a stylesheet: a template's <link> to a URL is dropped, not followed.
+        self._inliner = CSSInliner(load_remote_stylesheets=False, keep_style_tags=False, keep_link_tags=False)
         self.env.filters.update(utc=_utc, url=_url)
         self.env.globals.update(
             product=product,
@@ -96,5 +104,5 @@ class MailTemplates:
             raise ValueError(f"{name}.txt defines no subject block")
         subject = " ".join("".join(block(text_template.new_context(dict(context)))).split())
         text = text_template.render(context, subject=subject).strip() + "\n"
-        html = html_template.render(context, subject=subject)
+        html = self._inliner.inline(html_template.render(context, subject=subject))
         return RenderedMail(subject, text, html)
