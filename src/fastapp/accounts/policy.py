@@ -14,6 +14,7 @@ PERMISSIONS: dict[str, str] = {
     "roles:manage": "Create roles and assign roles to users",
     "audit:read": "Read the audit log",
     "jobs:manage": "See the job queue; retry or discard failed jobs",
+    "email:manage": "See email delivery statistics and messages; manage the suppression list",
 }
 
 #: Built-in roles from the top down; each holds its own permissions and all of those below it.
@@ -22,7 +23,7 @@ BUILT_IN_ROLES: list[tuple[str, str, frozenset[str]]] = [
     (
         "admin",
         "Administers users and roles",
-        frozenset({"users:read", "users:manage", "roles:manage", "audit:read", "jobs:manage"}),
+        frozenset({"users:read", "users:manage", "roles:manage", "audit:read", "jobs:manage", "email:manage"}),
     ),
     ("member", "A signed-up user", frozenset()),
 ]
