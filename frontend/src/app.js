@@ -61,4 +61,113 @@
     var question = form && form.getAttribute && form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
   });
+
+  // The notification bell (data-bell): its badge and label follow the unread count live over
+  // Server-Sent Events; where EventSource is missing or keeps failing, the count is polled.
+  var POLL_MS = 30000;
+  var STREAM_FAILURES = 3;
+
+  function startBell() {
+    var bell = document.querySelector("[data-bell]");
+    if (!bell) return;
+    var menu = bell.querySelector("[data-bell-menu]");
+    var toggle = bell.querySelector("[data-bell-toggle]");
+    var badge = bell.querySelector("[data-bell-badge]");
+    var list = document.getElementById("notification-menu");
+
+    function setCount(value) {
+      var count = Number(value) || 0;
+      badge.textContent = count > 99 ? "99+" : String(count);
+      badge.hidden = count === 0;
+      toggle.setAttribute("aria-label", count === 0 ? "Notifications" : "Notifications, " + count + " unread");
+    }
+
+    // The menu's list loads when it opens (and again when something new arrives while open).
+    function refreshMenu() {
+      if (menu.open && list && window.htmx) window.htmx.trigger(list, "bell-open");
+    }
+    menu.addEventListener("toggle", refreshMenu);
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && menu.open) {
+        menu.open = false;
+        toggle.focus();
+      }
+    });
+    document.addEventListener("click", function (event) {
+      if (menu.open && !menu.contains(event.target)) menu.open = false;
+    });
+
+    function announce(data) {
+      var region = document.getElementById("toasts");
+      if (!region || !data.title) return;
+      var toast = document.createElement("div");
+      toast.setAttribute("data-toast", "");
+      toast.setAttribute("role", "status");
+      toast.className = "alert alert-info shadow-lg";
+      var safeLink = typeof data.link === "string" && data.link.charAt(0) === "/" && data.link.charAt(1) !== "/";
+      var text = document.createElement(safeLink ? "a" : "span");
+      text.textContent = data.title;
+      if (safeLink) {
+        text.href = data.link;
+        text.className = "underline";
+      }
+      toast.appendChild(text);
+      region.appendChild(toast);
+      armToasts(region);
+    }
+
+    var polling = null;
+    function stopPolling() {
+      if (polling !== null) window.clearInterval(polling);
+      polling = null;
+    }
+    function poll() {
+      window
+        .fetch(bell.getAttribute("data-count-url"), { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (response.status === 401) stopPolling(); // signed out meanwhile
+          return response.ok ? response.json() : null;
+        })
+        .then(function (data) {
+          if (data) setCount(data.unread);
+        })
+        .catch(function () {});
+    }
+    function startPolling() {
+      if (polling !== null) return;
+      poll();
+      polling = window.setInterval(poll, POLL_MS);
+    }
+
+    if (typeof window.EventSource !== "function") {
+      startPolling();
+      return;
+    }
+    var failures = 0;
+    var source = new window.EventSource(bell.getAttribute("data-stream-url"));
+    source.addEventListener("unread", function (event) {
+      failures = 0;
+      setCount(JSON.parse(event.data).unread);
+    });
+    source.addEventListener("notification", function (event) {
+      failures = 0;
+      var data = JSON.parse(event.data);
+      setCount(data.unread);
+      announce(data);
+      refreshMenu();
+    });
+    source.addEventListener("error", function () {
+      // The browser reconnects by itself; after repeated failures, or a refusal it will not
+      // retry, the count is polled instead.
+      failures += 1;
+      if (failures >= STREAM_FAILURES || source.readyState === window.EventSource.CLOSED) {
+        source.close();
+        startPolling();
+      }
+    });
+    window.addEventListener("pagehide", function () {
+      source.close();
+    });
+  }
+  document.addEventListener("DOMContentLoaded", startBell);
 })();

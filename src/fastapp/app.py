@@ -3,21 +3,21 @@
 Pages (FastHTML) are mounted at ``/``, the JSON API (FastAPI) at ``/api/v1``, Swagger UI at
 ``/api/docs``, static files at ``/static``, and ``/healthz`` / ``/readyz`` beside them. One
 pure-ASGI middleware stack wraps them all, in request order: trusted proxy headers, request id
-and log line, security headers, body size limit, CSRF. The lifespan opens and closes the database
-engine and the cache.
+and log line, security headers, ``/metrics`` (answered there, guarded by token or loopback), body
+size limit, CSRF. The lifespan opens and closes the database engine and the cache. Add-on modules
+named in FASTAPP_ADDONS register after the built-in domains.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any, cast
-from urllib.parse import urlsplit
+from typing import cast
 
 import structlog
 from sqlalchemy import MetaData
@@ -27,8 +27,6 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from fastapp.accounts.services import MAIL_JOB, MailSender
-from fastapp.accounts.wiring import MAIL_KEY as MAIL_SERVICE
 from fastapp.accounts.wiring import authenticator
 from fastapp.api import API_PREFIX, create_api_app
 from fastapp.api.docs import swagger_ui
@@ -36,10 +34,11 @@ from fastapp.api.errors import domain_problem
 from fastapp.audit.chain import derive_key as derive_audit_key
 from fastapp.audit.services import set_key as set_audit_key
 from fastapp.config import Config, load_config
+from fastapp.platform import jobs
 from fastapp.platform.auth import AuthenticationMiddleware, csrf_session_key
 from fastapp.platform.cache import create_cache
 from fastapp.platform.clock import SystemClock
-from fastapp.platform.context import Backends, Context, Runtime
+from fastapp.platform.context import Backends, Runtime
 from fastapp.platform.crypto import select_keyring, set_active_keyring
 from fastapp.platform.csrf import CsrfMiddleware
 from fastapp.platform.db import Base, Database
@@ -48,7 +47,9 @@ from fastapp.platform.health import healthz, readyz_endpoint
 from fastapp.platform.instance import ensure_instance
 from fastapp.platform.jobs import Worker, run_scheduler
 from fastapp.platform.logging import configure_logging
-from fastapp.platform.mail import MailTemplates, Message, create_mailer, new_message_id
+from fastapp.platform.mail import MAILER, Mailer, create_mailer
+from fastapp.platform.metrics import SERVICE_KEY as METRICS
+from fastapp.platform.metrics import Metrics, MetricsEndpoint, metrics_of
 from fastapp.platform.middleware import (
     BodyLimitMiddleware,
     PrefixDispatch,
@@ -70,6 +71,7 @@ LIMITS = "platform.rate-limits"
 TASKS = "platform.background-tasks"
 WORKER_STOP = "jobs.in-process-stop"
 STOP_TIMEOUT_S = 2.0
+#: The worker inside the web process takes every queue, so ``serve`` alone also sends mail.
 log = structlog.get_logger("fastapp.app")
 
 
@@ -88,18 +90,28 @@ def metadata() -> MetaData:
     return Base.metadata
 
 
-def build_registry() -> Registry:
+class AddonError(Exception):
+    """An add-on named in FASTAPP_ADDONS cannot be loaded; the message says which and why."""
+
+
+def build_registry(addons: Sequence[str] = ()) -> Registry:
+    """The registry filled by the built-in domains, then by each add-on module in ``addons``
+    (FASTAPP_ADDONS): importable modules with ``register(registry)``, like a domain."""
     registry = Registry()
-    registry.add_job(MAIL_JOB, send_queued_mail)
+    registry.add_job(jobs.PURGE_JOB, jobs.purge_past_retention)
+    registry.schedules.append(jobs.PURGE_SCHEDULE)
     for domain in load_domains():
         domain.register(registry)
+    for name in addons:
+        try:
+            addon = importlib.import_module(name)
+        except ImportError as exc:
+            raise AddonError(f"FASTAPP_ADDONS: cannot import {name!r}: {exc}") from exc
+        register = getattr(addon, "register", None)
+        if not callable(register):
+            raise AddonError(f"FASTAPP_ADDONS: {name!r} has no register(registry) function")
+        register(registry)
     return registry
-
-
-async def send_queued_mail(runtime: Runtime, _ctx: Context, payload: dict[str, Any]) -> None:
-    """The ``mail.send`` job: render the template and hand the mail to the transport."""
-    send: MailSender = runtime.services[MAIL_SERVICE]
-    await send(payload["to"], payload["template"], **payload["context"])
 
 
 def new_runtime(config: Config, registry: Registry | None = None) -> Runtime:
@@ -107,9 +119,10 @@ def new_runtime(config: Config, registry: Registry | None = None) -> Runtime:
 
     Building it validates what can be validated before anything starts (rate limit strings).
     """
-    registry = registry or build_registry()
+    registry = registry or build_registry(config.app.addons)
     runtime = Runtime(config, registry)
-    runtime.services[MAIL_SERVICE] = mail_sender(config)
+    runtime.services[METRICS] = Metrics()
+    runtime.services[MAILER] = mailer(config)
     runtime.services[LIMITS] = RateLimits(
         config.redis.url, config.security.rate_limits, registry.rate_limits, prefix=config.redis.prefix
     )
@@ -175,6 +188,7 @@ async def run_in_process_worker(runtime: Runtime) -> None:
     worker = Worker(
         runtime,
         runtime.registry.jobs,
+        queues=tuple(runtime.registry.queues),
         concurrency=settings.concurrency,
         lease=timedelta(seconds=settings.lease_seconds),
         grace=1.0,
@@ -233,6 +247,8 @@ def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
     )
     app = AuthenticationMiddleware(app, authenticate=authenticator(runtime))
     app = BodyLimitMiddleware(app, max_bytes=config.http.max_body_bytes, responder=responder)
+    # /metrics is answered here, before authentication, sessions and CSRF: a scrape needs none.
+    app = MetricsEndpoint(app, metrics=metrics_of(runtime), token=config.http.metrics_token.get_secret_value())
     extra_origins = [config.http.static_url] if "://" in config.http.static_url else []
     hsts = config.http.hsts_seconds if config.app.is_https else None
     app = SecurityHeadersMiddleware(app, hsts_seconds=hsts, extra_origins=extra_origins)
@@ -247,21 +263,11 @@ def app_from_env() -> ASGIApp:
     return create_app(load_config())
 
 
-def mail_sender(config: Config) -> MailSender:
-    """``send(to, template, **context)``: render a mail template and hand it to the mailer."""
-    mailer = create_mailer(
+def mailer(config: Config) -> Mailer:
+    """The process's mailer: SMTP when ``FASTAPP_SMTP_URL`` is set, else the ``var/mail`` outbox."""
+    return create_mailer(
         config.mail.smtp_url.get_secret_value(), config.app.var_dir / "mail", sender=config.mail.mail_from
     )
-    templates = MailTemplates(product=config.app.name, site_url=config.app.site_url)
-    domain = urlsplit(config.app.site_url).hostname or "fastapp.invalid"
-
-    async def send(to: str, template: str, **context: Any) -> None:
-        subject, text, html = templates.render(template, **context)
-        await mailer.send(
-            Message(to=to, subject=subject, text=text, html=html, category=template, message_id=new_message_id(domain))
-        )
-
-    return send
 
 
 def _responder(pages: Callable[[Scope, DomainError], Response]) -> Callable[[Scope, DomainError], Response]:

@@ -50,8 +50,22 @@ class AppSettings(_Section):
     var_dir: Path = Field(Path("var"), description="Folder for the embedded database, files and mail.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: str = Field("json", pattern="^(json|console)$", description="json or console.")
+    addons: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated importable modules whose register(registry) runs after the built-in domains.",
+    )
 
     secret_fields: ClassVar[frozenset[str]] = frozenset({"secret_key"})
+
+    @field_validator("addons", mode="before")
+    @classmethod
+    def _split_addons(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for item in value:
+            if not all(part.isidentifier() for part in str(item).split(".")):
+                raise ValueError(f"{item!r} is not a module name such as mycompany.blog")
+        return value
 
     @field_validator("site_url")
     @classmethod
@@ -114,6 +128,13 @@ class HttpSettings(_Section):
         1_048_576, ge=1024, description="Largest request body accepted outside upload routes (413)."
     )
     hsts_seconds: int = Field(31_536_000, ge=0, description="HSTS max-age sent over https.")
+    metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token /metrics requires; empty answers loopback only. Required in production "
+        "when FASTAPP_HOST is not a loopback address.",
+    )
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"metrics_token"})
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -140,6 +161,11 @@ class MailSettings(_Section):
         description="smtp://user:pass@host:587 (STARTTLS) or smtps://...:465; empty writes .eml files to var/mail.",
     )
     mail_from: str = Field("FastApp <no-reply@localhost>", description="Sender of every mail.")
+    email_tracking: bool = Field(
+        False,
+        description="Record opens (a 1x1 image) and link clicks (links go through /email/click) of "
+        "non-mandatory mail; security and account mail is never tracked.",
+    )
 
     secret_fields: ClassVar[frozenset[str]] = frozenset({"smtp_url"})
 
@@ -188,6 +214,9 @@ class JobsSettings(_Section):
     lease_seconds: int = Field(
         60, ge=5, le=3600, description="A claimed job returns to the queue if its worker is silent this long."
     )
+    retention_days: int = Field(
+        7, ge=1, le=3650, description="Succeeded jobs older than this are deleted daily (dead jobs stay until handled)."
+    )
 
 
 class AuditSettings(_Section):
@@ -198,6 +227,53 @@ class AuditSettings(_Section):
     retention_days: int = Field(
         400, ge=30, le=3650, description="Audit events older than this are removed by `fastapp audit purge`."
     )
+
+
+class EmailWebhookSettings(_Section):
+    """Delivery reports from email providers (bounces, complaints, deliveries) and the suppression list."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_")
+
+    postmark_webhook_user: SecretStr = Field(
+        SecretStr(""), description="HTTP Basic user Postmark's webhooks send; empty turns /webhooks/email/postmark off."
+    )
+    postmark_webhook_password: SecretStr = Field(
+        SecretStr(""), description="HTTP Basic password of Postmark's webhooks; 16+ random characters in production."
+    )
+    ses_topic_arns: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated SNS topic ARNs /webhooks/email/ses accepts; empty accepts any topic.",
+    )
+    sns_cert_host_pattern: str = Field(
+        r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$",
+        description="Regular expression an SNS SigningCertURL / SubscribeURL host must match (https only).",
+    )
+    soft_bounce_limit: int = Field(
+        3, ge=1, le=100, description="Soft bounces since the last delivery that suppress an address."
+    )
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"postmark_webhook_user", "postmark_webhook_password"})
+
+    @field_validator("ses_topic_arns", mode="before")
+    @classmethod
+    def _split_arns(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for item in value:
+            if not str(item).startswith("arn:"):
+                raise ValueError(f"{item!r} is not a topic ARN such as arn:aws:sns:eu-west-1:123456789012:ses-events")
+        return value
+
+    @field_validator("sns_cert_host_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
 
 
 class Config(BaseModel):
@@ -214,6 +290,7 @@ class Config(BaseModel):
     mail: MailSettings = Field(default_factory=MailSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    email_webhooks: EmailWebhookSettings = Field(default_factory=EmailWebhookSettings)
 
     SECTIONS: ClassVar[tuple[str, ...]] = (
         "app",
@@ -225,6 +302,7 @@ class Config(BaseModel):
         "mail",
         "audit",
         "jobs",
+        "email_webhooks",
     )
 
     @property
@@ -264,7 +342,24 @@ class Config(BaseModel):
             problems.append("FASTAPP_SMTP_URL: set an SMTP server so account mail reaches people")
         if self.http.workers > 1 and not self.redis.url:
             problems.append("FASTAPP_REDIS_URL: required when FASTAPP_WORKERS is more than 1")
+        problems.extend(self._metrics_problems())
+        user = self.email_webhooks.postmark_webhook_user.get_secret_value()
+        password = self.email_webhooks.postmark_webhook_password.get_secret_value()
+        if bool(user) != bool(password):
+            problems.append("FASTAPP_POSTMARK_WEBHOOK_USER and FASTAPP_POSTMARK_WEBHOOK_PASSWORD: set both or neither")
+        elif password and len(password) < 16:
+            problems.append("FASTAPP_POSTMARK_WEBHOOK_PASSWORD: use at least 16 random characters")
         return problems
+
+    def _metrics_problems(self) -> list[str]:
+        """A process listening beyond loopback is scraped over the network: without a token its
+        only fence would be the peer-address check, so production wants a real secret there."""
+        token = self.http.metrics_token.get_secret_value()
+        if token and len(token) < 32:
+            return ["FASTAPP_METRICS_TOKEN: use at least 32 random characters"]
+        if not token and not _is_loopback(self.http.host):
+            return ["FASTAPP_METRICS_TOKEN: set one (32+ random characters) when FASTAPP_HOST is not loopback"]
+        return []
 
     def redacted(self) -> dict[str, dict[str, Any]]:
         """The effective configuration by section, with secrets replaced by ``***``."""
@@ -288,6 +383,15 @@ def _redact(field: str, value: str, section: _Section) -> str:
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://***@{host}{port}{parts.path}"
     return "***"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve beyond loopback
 
 
 def load_config(**sections: Any) -> Config:

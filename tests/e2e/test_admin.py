@@ -16,14 +16,14 @@ pytestmark = pytest.mark.e2e
 
 
 def _create_admin(server: Server, email: str) -> None:
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "fastapp", "users", "create-admin", "--email", email, "--password-stdin"],
         input=STRONG + "\n",
         text=True,
         env=server.env,
-        check=True,
         capture_output=True,
     )
+    assert done.returncode == 0, done.stderr
 
 
 def _clean(watched: Watched) -> None:

@@ -3,9 +3,17 @@ sessions and devices, API tokens."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
 from fastapp.accounts import admin, api, pages
-from fastapp.accounts.services import sync_built_in_roles
+from fastapp.accounts.models import User, UserStatus
+from fastapp.accounts.services import PASSWORD_CHANGED_NOTICE, ROLE_GRANTED, sync_built_in_roles
 from fastapp.accounts.wiring import listen_for_invalidations
+from fastapp.notifications import Category, Channel, NotificationKind, Recipient
+from fastapp.platform.context import Context
 from fastapp.platform.registry import Registry
 
 RATE_LIMITS = {
@@ -35,3 +43,56 @@ def register(registry: Registry) -> None:
     )
     for name, default in RATE_LIMITS.items():
         registry.add_rate_limit(name, default)
+    _register_notifications(registry)
+
+
+def _register_notifications(registry: Registry) -> None:
+    """The notification categories and kinds of this domain, and who their recipients are."""
+    registry.recipients = notification_recipients
+    registry.add_notification_category(
+        Category(
+            key="security",
+            label="Security",
+            description="Sign-ins, password and two-factor changes.",
+            mandatory=True,
+            urgent=True,
+        )
+    )
+    registry.add_notification_category(
+        Category(key="account", label="Your account", description="Roles and access changes.")
+    )
+    registry.add_notification_kind(
+        NotificationKind(
+            key=ROLE_GRANTED,
+            category="account",
+            title="You now have the {role} role",
+            body="{by} gave you the {role} role. It applies from your next page.",
+            link=pages.security.to(),
+            sample={"role": "admin", "by": "Ada Lovelace"},
+        )
+    )
+    registry.add_notification_kind(
+        NotificationKind(
+            key=PASSWORD_CHANGED_NOTICE,
+            category="security",
+            title="Your password was changed",
+            body="If this was not you, reset your password now and end your other sessions.",
+            link=pages.security.to(),
+            # The security mail about it is sent by the accounts domain itself (password_changed).
+            channels=frozenset({Channel.in_app}),
+        )
+    )
+
+
+async def notification_recipients(ctx: Context, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Recipient]:
+    """``registry.recipients``: every existing user among ``user_ids`` with their address and
+    name; only active accounts with a confirmed address receive anything."""
+    rows = await ctx.session.execute(
+        select(User.id, User.email, User.display_name, User.status, User.email_verified_at).where(
+            User.id.in_(list(user_ids))
+        )
+    )
+    return {
+        ident: Recipient(ident, email, name, active=status == UserStatus.active.value and verified_at is not None)
+        for ident, email, name, status, verified_at in rows.all()
+    }

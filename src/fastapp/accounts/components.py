@@ -187,7 +187,16 @@ def SessionsCard(rows: list[FT], end_others_url: str, csrf: str) -> FT:
 
 
 def SecurityPage(
-    name: str, sessions: FT, two_factor: FT, password_form: FT, email: FT, tokens: FT, sign_out: FT, activity: FT
+    name: str,
+    sessions: FT,
+    two_factor: FT,
+    password_form: FT,
+    email: FT,
+    tokens: FT,
+    sign_out: FT,
+    activity: FT,
+    *,
+    notifications_url: str,
 ) -> FT:
     return Div(
         PageHeading("Account security", f"Signed in as {name}."),
@@ -197,6 +206,13 @@ def SecurityPage(
             Card(password_form, header=H2("Change password", cls="text-lg")),
             email,
             tokens,
+            Card(
+                P(
+                    "Choose which notifications reach you in the app and by email, and how often. ",
+                    Link("Notification settings", notifications_url),
+                ),
+                header=H2("Notifications", cls="text-lg"),
+            ),
             activity,
             sign_out,
             cls="grid gap-6",

@@ -22,6 +22,7 @@ from fastapp.accounts.services import SIGN_IN_FAILED
 from fastapp.accounts.web import context_of, csrf_of, runtime_of, signed_in
 from fastapp.audit import queries as audit_queries
 from fastapp.audit.components import RecentActivity
+from fastapp.notifications.pages import settings_page as notification_settings
 from fastapp.platform.auth import principal_of
 from fastapp.platform.context import Principal, Runtime
 from fastapp.platform.errors import Invalid, ReauthenticationRequired
@@ -345,6 +346,7 @@ async def _security_page(
             ),
             c.SignOutForm(sign_out.to(), csrf),
             RecentActivity(activity),
+            notifications_url=notification_settings.to(),
         ),
         status=status,
     )

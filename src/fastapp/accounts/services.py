@@ -2,18 +2,18 @@
 roles. Sessions and tokens live in ``sessions.py``.
 
 No enumeration: sign-up, sign-in and reset answer the same way and do the same hashing work
-whether or not the address has an account. Mail goes out only after the transaction commits
-(``ctx.on_commit``), so a rolled-back sign-up sends nothing.
+whether or not the address has an account. Mail is queued with the email service
+(``notifications.queue_email``) in the same transaction, so a rolled-back sign-up sends nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import structlog
 from sqlalchemy import delete, func, select
@@ -25,10 +25,10 @@ from fastapp.accounts.policy import BUILT_IN_ROLES, DEFAULT_ROLE, OWNER_ROLE, PE
 from fastapp.accounts.tokens import EmailLinks
 from fastapp.audit import Action, Actor, record
 from fastapp.config import AuthSettings
+from fastapp.notifications import notify, queue_email
 from fastapp.platform.cache import Cache
 from fastapp.platform.context import Context
 from fastapp.platform.errors import Conflict, Invalid, NotFound, PermissionDenied, RateLimited
-from fastapp.platform.jobs import enqueue
 from fastapp.platform.ratelimit import RateLimits
 
 log = structlog.get_logger("fastapp.accounts")
@@ -45,12 +45,6 @@ class SessionStarter(Protocol):
     async def start(self, user: User, *, kind: str, remember: bool = False) -> tuple[AuthSession, str]: ...
 
 
-class MailSender(Protocol):
-    def __call__(self, to: str, template: str, **context: Any) -> Awaitable[None]:
-        """Send mail ``template`` to ``to``; raises on delivery failure (callers run it after commit)."""
-        ...
-
-
 def email_key(email: str) -> str:
     return email.strip().lower()
 
@@ -63,7 +57,12 @@ def normalise_email(email: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-MAIL_JOB = "mail.send"
+#: Email categories of identity mail; both are mandatory (no unsubscribe, never tracked).
+SECURITY_MAIL = "security"
+ACCOUNT_MAIL = "account"
+#: In-app notification kinds of this domain (declared in ``accounts.register``).
+ROLE_GRANTED = "account.role_granted"
+PASSWORD_CHANGED_NOTICE = "security.password_changed"  # noqa: S105 - a kind's name, not a secret
 FAILURE_NOTICE_AFTER = 5  # failed sign-ins on one account within an hour before its owner is told
 
 
@@ -116,6 +115,8 @@ class AccountService:
             await self.queue_mail(
                 existing.email,
                 "account_exists",
+                category=SECURITY_MAIL,
+                user_id=existing.id,
                 name=existing.display_name,
                 action_url=f"{self.site_url}/password/forgot",
             )
@@ -154,6 +155,8 @@ class AccountService:
         await self.queue_mail(
             address,
             "verify_email",
+            category=ACCOUNT_MAIL,
+            user_id=user.id,
             name=user.display_name,
             email=address,
             action_url=f"{self.site_url}/verify-email?token={token}",
@@ -187,6 +190,8 @@ class AccountService:
             await self.queue_mail(
                 old,
                 "email_changed",
+                category=SECURITY_MAIL,
+                user_id=user.id,
                 name=user.display_name,
                 old_email=old,
                 new_email=address,
@@ -258,6 +263,8 @@ class AccountService:
                 await self.queue_mail(
                     user.email,
                     "sign_in_failures",
+                    category=SECURITY_MAIL,
+                    user_id=user.id,
                     keep_on_rollback=True,
                     name=user.display_name,
                     attempts=failures,
@@ -315,6 +322,8 @@ class AccountService:
             await self.queue_mail(
                 user.email,
                 "new_sign_in",
+                category=SECURITY_MAIL,
+                user_id=user.id,
                 name=user.display_name,
                 device=session.device,
                 ip=session.ip or "unknown",
@@ -343,6 +352,8 @@ class AccountService:
         await self.queue_mail(
             user.email,
             "reset_password",
+            category=ACCOUNT_MAIL,
+            user_id=user.id,
             name=user.display_name,
             action_url=f"{self.site_url}/password/reset?token={token}",
             expires_in=f"{self.settings.reset_link_minutes} minutes",
@@ -379,10 +390,13 @@ class AccountService:
         await self.queue_mail(
             user.email,
             "password_changed",
+            category=SECURITY_MAIL,
+            user_id=user.id,
             name=user.display_name,
             changed_at=self.ctx.clock.now(),
             action_url=f"{self.site_url}/password/forgot",
         )
+        await notify(self.ctx, [user.id], PASSWORD_CHANGED_NOTICE, {})
 
     async def request_email_change(self, user: User, new_email: str) -> None:
         """Mail a confirmation link to the new address; the account keeps the old one until then."""
@@ -446,6 +460,8 @@ class AccountService:
             data={"before": sorted(current), "after": [role_name]},
         )
         await forget_principals(self.ctx, self.cache, user.id, self.local)
+        by = (self.ctx.principal.display_name if self.ctx.principal else "") or "An administrator"
+        await notify(self.ctx, [user.id], ROLE_GRANTED, {"role": role_name, "by": by})
 
     async def list_roles(self) -> list[tuple[Role, frozenset[str]]]:
         """Every role with its effective permissions (its own and those of the roles below it)."""
@@ -524,11 +540,30 @@ class AccountService:
         )
         return user
 
-    async def queue_mail(self, to: str, template: str, *, keep_on_rollback: bool = False, **context: Any) -> None:
-        """Send mail through the job queue: it leaves only if this transaction commits (or, with
-        ``keep_on_rollback``, also when it rolls back), and a failed send is retried."""
-        payload = {"to": to, "template": template, "context": context}
-        await enqueue(self.ctx, MAIL_JOB, payload, keep_on_rollback=keep_on_rollback)
+    async def queue_mail(
+        self,
+        to: str,
+        template: str,
+        *,
+        category: str,
+        user_id: uuid.UUID | None,
+        keep_on_rollback: bool = False,
+        **context: Any,
+    ) -> None:
+        """Queue a mandatory mail with the email service: it leaves only if this transaction
+        commits (or, with ``keep_on_rollback``, also when it rolls back), a failed send is
+        retried, and its delivery is tracked. ``category`` is ``SECURITY_MAIL`` or ``ACCOUNT_MAIL``."""
+        await queue_email(
+            self.ctx,
+            to=to,
+            template=template,
+            category=category,
+            mandatory=True,
+            context=context,
+            user_id=user_id,
+            message_domain=urlsplit(self.site_url).hostname or "fastapp.invalid",
+            keep_on_rollback=keep_on_rollback,
+        )
 
 
 async def role_permissions_of(ctx: Context, role_id: uuid.UUID) -> frozenset[str]:

@@ -36,6 +36,12 @@ class Action(StrEnum):
     # operations
     JOB_RETRIED = "job.retried"
     JOB_DISCARDED = "job.discarded"
+    # email
+    EMAIL_SUPPRESSION_ADDED = "email.suppression.added"
+    EMAIL_SUPPRESSION_LIFTED = "email.suppression.lifted"
+    EMAIL_SNS_SUBSCRIBED = "email.sns.subscription_confirmed"
+    NOTIFICATIONS_UNSUBSCRIBED = "notifications.unsubscribed"
+    NOTIFICATION_PREFERENCES_CHANGED = "notifications.preferences.changed"
     # the audit log itself
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_PURGED = "audit.purged"
@@ -72,6 +78,11 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.ADMIN_USER_VIEWED: "Opened a user's details",
     Action.JOB_RETRIED: "Retried a failed job",
     Action.JOB_DISCARDED: "Discarded a failed job",
+    Action.EMAIL_SUPPRESSION_ADDED: "Added an address to the email suppression list",
+    Action.EMAIL_SUPPRESSION_LIFTED: "Lifted an address's email suppression",
+    Action.EMAIL_SNS_SUBSCRIBED: "Confirmed an Amazon SNS subscription for email delivery reports",
+    Action.NOTIFICATIONS_UNSUBSCRIBED: "Turned off a category's email from an unsubscribe link",
+    Action.NOTIFICATION_PREFERENCES_CHANGED: "Changed notification preferences",
     Action.AUDIT_EXPORTED: "Exported audit events",
     Action.AUDIT_PURGED: "Purged audit events past retention (checkpoint)",
 }

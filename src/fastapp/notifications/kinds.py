@@ -21,6 +21,10 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+#: The email category of a digest that lists several categories: unsubscribing from it turns off
+#: email for every category the user has put on the daily digest.
+DIGEST_CATEGORY = "digest"
+
 
 class Channel(StrEnum):
     in_app = "in_app"

@@ -44,6 +44,8 @@ class Registry:
 
     #: Periodic work: ``platform.jobs.Schedule`` objects (cron expressions enqueuing jobs).
     schedules: list[Any] = field(default_factory=list)
+    #: Job queues the app uses; workers take all of them unless told otherwise (``--queues``).
+    queues: list[str] = field(default_factory=lambda: ["default"])
     #: Notification categories and kinds by key (``notifications.kinds``); domains declare theirs.
     notification_categories: dict[str, Any] = field(default_factory=dict)
     notification_kinds: dict[str, Any] = field(default_factory=dict)
@@ -70,6 +72,10 @@ class Registry:
         if name in self.jobs:
             raise ValueError(f"job {name!r} is registered twice")
         self.jobs[name] = handler
+
+    def add_queue(self, name: str) -> None:
+        if name not in self.queues:
+            self.queues.append(name)
 
     def add_rate_limit(self, name: str, default: str) -> None:
         if name in self.rate_limits:

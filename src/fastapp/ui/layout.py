@@ -90,6 +90,8 @@ class PageContext:
     path: str = "/"
     nav: tuple[NavItem, ...] = ()
     account: FT | None = None
+    #: Header widgets of a signed-in user (the notification bell), left of the account menu.
+    widgets: tuple[FT, ...] = ()
     footer_note: str = ""
     toasts: tuple[FT, ...] = field(default_factory=tuple)
 
@@ -191,8 +193,14 @@ def SiteHeader(ctx: PageContext) -> FT:
         Div(
             Div(
                 _navigation(ctx.product, ctx.nav, ctx.path),
-                Div(ThemeSwitch(ctx), Div(ctx.account, id="account-menu"), cls="flex items-center gap-3 ml-auto"),
-                cls="flex flex-wrap items-center gap-x-6 gap-y-2 py-3",
+                Div(
+                    ThemeSwitch(ctx),
+                    *ctx.widgets,
+                    Div(ctx.account, id="account-menu"),
+                    cls="flex flex-wrap items-center justify-end gap-3 ml-auto",
+                ),
+                # relative: on narrow screens a widget's pop-over spans the header's width.
+                cls="relative flex flex-wrap items-center gap-x-6 gap-y-2 py-3",
             ),
             cls=("uk-container", ContainerT.xl),
         ),

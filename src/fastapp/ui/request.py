@@ -34,12 +34,18 @@ def page_context(request: Request) -> PageContext:
     token = csrf_token(request.scope)
     principal = principal_of(request.scope)
     account = AccountMenu(getattr(app_state, "account_links", {}), signed_in=principal is not None, csrf=token)
+    widgets = (
+        tuple(w for w in (make(request) for make in getattr(app_state, "header_widgets", ())) if w is not None)
+        if principal is not None
+        else ()
+    )
     return PageContext(
         product=app_state.product,
         assets=app_state.assets,
         nonce=csp_nonce(request.scope),
         csrf_token=token,
         account=account,
+        widgets=widgets,
         theme=theme_of(request),
         theme_url=app_state.theme_url,
         path=request.url.path,

@@ -42,6 +42,7 @@ def create_pages_app(runtime: Runtime, assets: Assets) -> FastHTML:
     app.state.footer_note = f"{config.app.name} · {config.app.env.value} mode"
     app.state.sign_in_path = runtime.registry.sign_in_path
     app.state.account_links = runtime.registry.account_links
+    app.state.header_widgets = runtime.registry.header_widgets
     app.state.nav = [
         *(NavItem(*item) for item in runtime.registry.nav_items),
         NavItem("Jobs", jobs.jobs_page.to(), "list-checks", jobs.PERMISSION),

@@ -135,7 +135,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_email_events_message", ["message_id", "occurred_at"], unique=False)
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("email_events", schema=None) as batch_op:
         batch_op.drop_index("ix_email_events_message")
