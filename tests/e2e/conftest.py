@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,15 +49,16 @@ class Server:
     env: dict[str, str]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``fastapp serve`` on the embedded default, exactly as a new user starts it."""
-    folder = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def serve(folder: Path, **settings: str) -> Iterator[Server]:
+    """``fastapp serve`` on the embedded default in ``folder``, with extra ``FASTAPP_*`` settings;
+    stopped (SIGTERM) when the block ends."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FASTAPP_")}
     env.update(
         FASTAPP_VAR_DIR=str(folder / "var"), FASTAPP_SITE_URL=f"http://127.0.0.1:{port}", FASTAPP_LOG_LEVEL="WARNING"
     )
+    env.update(settings)
     log = folder / "server.log"
     started = time.perf_counter()
     with log.open("w") as out:
@@ -80,9 +82,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             process.kill()
             raise RuntimeError(f"fastapp serve did not start:\n{log.read_text()}")
         time.sleep(0.1)
-    yield Server(url, process, log, time.perf_counter() - started, env)
-    process.terminate()
-    process.wait(timeout=20)
+    try:
+        yield Server(url, process, log, time.perf_counter() - started, env)
+    finally:
+        process.terminate()
+        # Browsers may still hold event streams open: the server ends them and stops on its own.
+        process.wait(timeout=20)
+
+
+def create_admin(server: Server, email: str, password: str) -> None:
+    """``fastapp users create-admin`` against ``server``'s instance, as an operator runs it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "fastapp", "users", "create-admin", "--email", email, "--password-stdin"],
+        input=password + "\n",
+        text=True,
+        env=server.env,
+        capture_output=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``fastapp serve`` on the embedded default, exactly as a new user starts it."""
+    with serve(tmp_path_factory.mktemp("e2e")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -3,27 +3,14 @@ its detail opened; usable at 360 px and clean under the axe scan."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from tests.accounts.conftest import STRONG
-from tests.e2e.conftest import Server, Watched, axe_violations
+from tests.e2e.conftest import Server, Watched, axe_violations, create_admin
 
 pytestmark = pytest.mark.e2e
-
-
-def _create_admin(server: Server, email: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "fastapp", "users", "create-admin", "--email", email, "--password-stdin"],
-        input=STRONG + "\n",
-        text=True,
-        env=server.env,
-        capture_output=True,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def _clean(watched: Watched) -> None:
@@ -33,8 +20,8 @@ def _clean(watched: Watched) -> None:
 
 
 def test_an_owner_creates_and_assigns_a_role(server: Server, watched: Watched) -> None:
-    _create_admin(server, "root@example.com")
-    _create_admin(server, "helper@example.com")
+    create_admin(server, "root@example.com", STRONG)
+    create_admin(server, "helper@example.com", STRONG)
     page: Any = watched.page
     page.goto(server.url + "/sign-in")
     page.get_by_label("Email").fill("root@example.com")

@@ -4,8 +4,6 @@ template previews and the suppression list; clean under axe, CSP-safe and 360 px
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,21 +15,10 @@ from sqlalchemy.orm import Session
 
 from fastapp.notifications.models import EmailEvent, EmailMessage, EmailSuppression
 from tests.accounts.conftest import STRONG
-from tests.e2e.conftest import Server, Watched, axe_violations
+from tests.e2e.conftest import Server, Watched, axe_violations, create_admin
 
 pytestmark = pytest.mark.e2e
 ADMIN = "mail-admin@example.com"
-
-
-def _create_admin(server: Server, email: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "fastapp", "users", "create-admin", "--email", email, "--password-stdin"],
-        input=STRONG + "\n",
-        text=True,
-        env=server.env,
-        check=True,
-        capture_output=True,
-    )
 
 
 def _seed(server: Server) -> None:
@@ -98,7 +85,7 @@ def _assert_fits(page: Any) -> None:
 
 
 def test_an_admin_reads_the_figures_and_manages_suppressions(server: Server, watched: Watched) -> None:
-    _create_admin(server, ADMIN)
+    create_admin(server, ADMIN, STRONG)
     _seed(server)
     page: Any = watched.page
     page.goto(server.url + "/sign-in")

@@ -5,8 +5,6 @@ still arrives. The inbox and settings pages pass the axe scan and fit a 360 px s
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,11 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.accounts.conftest import STRONG
-from tests.e2e.conftest import Server, Watched, axe_violations
+from tests.e2e.conftest import Server, Watched, axe_violations, create_admin, serve
 from tests.platform.test_mail import Recorder, parse, smtp_server
 
 pytestmark = pytest.mark.e2e
@@ -40,48 +37,10 @@ def mailbox() -> Iterator[tuple[Recorder, int]]:
 @pytest.fixture(scope="module")
 def mailing_server(tmp_path_factory: pytest.TempPathFactory, mailbox: tuple[Recorder, int]) -> Iterator[Server]:
     """``fastapp serve`` on the embedded default, sending its mail to the test's SMTP server."""
-    folder = tmp_path_factory.mktemp("e2e-notifications")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTAPP_")}
-    env.update(
-        FASTAPP_VAR_DIR=str(folder / "var"),
-        FASTAPP_SITE_URL=f"http://127.0.0.1:{port}",
-        FASTAPP_LOG_LEVEL="WARNING",
-        FASTAPP_SMTP_URL=f"smtp://127.0.0.1:{mailbox[1]}?timeout=5",
-    )
-    log = folder / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "fastapp", "serve", "--port", str(port)],
-            env=env,
-            cwd=folder,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"fastapp serve did not start:\n{log.read_text()}")
-        time.sleep(0.1)
-    yield Server(url, process, log, time.perf_counter() - started, env)
-    process.terminate()
-    # Browsers may still hold event streams open: the server ends them and stops on its own.
-    process.wait(timeout=20)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    with serve(
+        tmp_path_factory.mktemp("e2e-notifications"), FASTAPP_SMTP_URL=f"smtp://127.0.0.1:{mailbox[1]}?timeout=5"
+    ) as running:
+        yield running
 
 
 def _cli(server: Server, *args: str, password: bool = False) -> None:
@@ -165,8 +124,8 @@ def test_a_granted_role_reaches_the_member_live_and_by_mail(
     mailing_server: Server, mailbox: tuple[Recorder, int], watched: Watched, browser: Any
 ) -> None:
     server, (recorder, _port) = mailing_server, mailbox
-    _cli(server, "users", "create-admin", "--email", OWNER, "--password-stdin", password=True)
-    _cli(server, "users", "create-admin", "--email", MEMBER, "--password-stdin", password=True)
+    create_admin(server, OWNER, STRONG)
+    create_admin(server, MEMBER, STRONG)
     _cli(server, "users", "set-role", MEMBER, "member")  # the member's first notification
 
     page: Any = watched.page
@@ -233,7 +192,7 @@ def test_a_granted_role_reaches_the_member_live_and_by_mail(
 def test_the_pages_are_accessible_keyboard_usable_and_fit_a_phone(mailing_server: Server, watched: Watched) -> None:
     phone = "phone@example.com"
     for address in ("keeper@example.com", phone):  # the last owner could not become a member
-        _cli(mailing_server, "users", "create-admin", "--email", address, "--password-stdin", password=True)
+        create_admin(mailing_server, address, STRONG)
     _cli(mailing_server, "users", "set-role", phone, "member")
     page: Any = watched.page
     _sign_in(page, mailing_server, phone)
