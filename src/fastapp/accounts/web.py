@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-
 from starlette.requests import Request
 
-from fastapp.platform.auth import principal_of, request_context_args
-from fastapp.platform.context import Context, Principal, Runtime, open_context
+from fastapp.platform.auth import principal_of
+from fastapp.platform.context import Principal
 from fastapp.platform.csrf import csrf_token
 from fastapp.platform.errors import Unauthenticated
+from fastapp.ui.request import context_of, runtime_of
 
-
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def context_of(request: Request) -> AbstractAsyncContextManager[Context]:
-    """One transaction for the request, describing it (id, IP, user agent, principal)."""
-    return open_context(runtime_of(request), **request_context_args(request.scope))
+__all__ = ["context_of", "csrf_of", "runtime_of", "signed_in"]
 
 
 def csrf_of(request: Request) -> str:

@@ -6,19 +6,16 @@ only the results; every state is a URL, so it can be bookmarked, shared and page
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-
 from fasthtml.common import APIRouter, to_xml
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from fastapp.audit import components as c
 from fastapp.audit import export, queries
-from fastapp.platform.auth import request_context_args
-from fastapp.platform.context import Context, Principal, Runtime, open_context
+from fastapp.platform.context import Principal
 from fastapp.platform.errors import Invalid, NotFound
 from fastapp.platform.htmx import is_htmx
-from fastapp.ui.request import permitted, render_response
+from fastapp.ui.request import context_of, permitted, render_response, runtime_of
 
 rt = APIRouter()
 PERMISSION = "audit:read"
@@ -27,15 +24,6 @@ FILTER_FIELDS = ("actor", "action", "target", "outcome", "ip", "since", "until")
 
 def _reader(request: Request) -> Principal:
     return permitted(request, PERMISSION)
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _context(request: Request) -> AbstractAsyncContextManager[Context]:
-    return open_context(_runtime(request), **request_context_args(request.scope))
 
 
 def _values(request: Request) -> dict[str, str]:
@@ -52,7 +40,7 @@ async def audit_page(request: Request) -> HTMLResponse:
         return _render(request, values, [], None, exc, status=422)
     before = request.query_params.get("before", "")
     cursor = int(before) if before.isdigit() else None
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         rows, next_cursor = await queries.page(ctx.session, wanted, before=cursor, limit=50)
         items = [queries.event_record(r) for r in rows]
     return _render(request, values, items, next_cursor, None)
@@ -90,10 +78,10 @@ async def export_page(request: Request, format: str = "csv") -> Response:
     if format not in export.FORMATS:
         raise Invalid("Choose csv or jsonl.")
     wanted = queries.parse_filter(**_values(request))
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         await export.record_export(ctx, wanted, format)
     return StreamingResponse(
-        export.lines(_runtime(request), wanted, format),
+        export.lines(runtime_of(request), wanted, format),
         media_type=export.FORMATS[format],
         headers={"Content-Disposition": f'attachment; filename="audit-events.{format}"'},
     )
@@ -102,12 +90,12 @@ async def export_page(request: Request, format: str = "csv") -> Response:
 @rt("/admin/audit/{seq}", methods=["get"])
 async def event_page(request: Request, seq: int) -> HTMLResponse:
     _reader(request)
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         event = await queries.one(ctx.session, seq)
         if event is None:
             raise NotFound("No audit event with that number (it may have been purged).")
         item = queries.event_record(event)
-    path = _runtime(request).registry.user_detail_path
+    path = runtime_of(request).registry.user_detail_path
     user_url = (lambda ident: path.format(user_id=ident)) if path else None
     return render_response(
         request, f"Audit event #{seq}", c.EventDetail(item, back_url=audit_page.to(), user_url=user_url)

@@ -9,7 +9,6 @@ the permission again and write the audit event in the same transaction.
 from __future__ import annotations
 
 import json
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -21,13 +20,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from fastapp.notifications import admin_components as c
 from fastapp.notifications import analytics
 from fastapp.notifications.suppression import EMAIL_MANAGE, add_by_admin, lift_by_admin
-from fastapp.platform.auth import request_context_args
-from fastapp.platform.context import Context, Runtime, open_context
+from fastapp.platform.context import Runtime
 from fastapp.platform.csrf import csrf_token
 from fastapp.platform.errors import DomainError, Invalid
 from fastapp.platform.mail import MailTemplates
 from fastapp.platform.mail_templates import TEMPLATE_DIR as PLATFORM_TEMPLATES
-from fastapp.ui.request import permitted, render_response
+from fastapp.ui.request import context_of, permitted, render_response, runtime_of
 
 rt = APIRouter()
 PERMISSION = EMAIL_MANAGE
@@ -39,15 +37,6 @@ NOTICES = {
     "added": "The address was added to the suppression list.",
     "lifted": "The suppression was lifted: mail to that address will be sent again.",
 }
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _context(request: Request) -> AbstractAsyncContextManager[Context]:
-    return open_context(_runtime(request), **request_context_args(request.scope))
 
 
 def _nav(current: str) -> Any:
@@ -77,7 +66,7 @@ def _messages_url(template: str, day: str) -> str:
 @rt("/admin/email", methods=["get"])
 async def email_page(request: Request, since: str = "", until: str = "") -> HTMLResponse:
     permitted(request, PERMISSION)
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     values = {"since": since[:10], "until": until[:10]}
     try:
         first, last = analytics.parse_range(since, until, today=runtime.backends.clock.now().date())
@@ -86,7 +75,7 @@ async def email_page(request: Request, since: str = "", until: str = "") -> HTML
         return render_response(
             request, "Email", c.OverviewContent(_nav("Overview"), form, None, _messages_url), status=422
         )
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         report = await analytics.report(ctx, since=first, until=last)
     form = c.RangeForm(email_page.to(), {"since": first.isoformat(), "until": last.isoformat()}, {}, None)
     return render_response(request, "Email", c.OverviewContent(_nav("Overview"), form, report, _messages_url))
@@ -100,7 +89,7 @@ async def messages_list(request: Request) -> HTMLResponse:
     permitted(request, PERMISSION)
     values = {name: request.query_params.get(name, "")[:320] for name in ("status", "template", "recipient", "day")}
     before = request.query_params.get("before", "")[:400]
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         templates = await analytics.templates_in_use(ctx)
         try:
             wanted = analytics.parse_filter(**values)
@@ -125,7 +114,7 @@ async def messages_list(request: Request) -> HTMLResponse:
 @rt("/admin/email/messages/{message_id}", methods=["get"])
 async def message_page(request: Request, message_id: str) -> HTMLResponse:
     permitted(request, PERMISSION)
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         message, events = await analytics.message_with_events(ctx, message_id)
         views = [c.event_view(e) for e in events]
     back = _url(messages_list.to(), {"template": message.template, "day": message.created_at.date().isoformat()})
@@ -209,7 +198,7 @@ def template_previews(runtime: Runtime) -> list[c.Preview]:
 @rt("/admin/email/templates", methods=["get"])
 async def templates_page(request: Request) -> HTMLResponse:
     permitted(request, PERMISSION)
-    previews = template_previews(_runtime(request))
+    previews = template_previews(runtime_of(request))
     return render_response(request, "Email templates", c.TemplatesContent(_nav("Templates"), previews))
 
 
@@ -225,7 +214,7 @@ async def _suppressions(
 ) -> HTMLResponse:
     search = request.query_params.get("q", "")[:320]
     before = request.query_params.get("before", "")[:400]
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         rows, cursor = await analytics.suppressions_page(ctx, search=search, before=before)
         total = await analytics.suppression_count(ctx)
     csrf = csrf_token(request.scope)
@@ -263,7 +252,7 @@ async def add_suppression(request: Request) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, ""))[:600] for k in ("address", "note")}
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             await add_by_admin(ctx, values["address"], note=values["note"])
     except DomainError as exc:
         return await _suppressions(request, add=(values, exc), status=exc.status)
@@ -274,6 +263,6 @@ async def add_suppression(request: Request) -> Response:
 async def lift_suppression(request: Request) -> Response:
     permitted(request, PERMISSION)
     form = await request.form()
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         await lift_by_admin(ctx, str(form.get("address", ""))[:320])
     return RedirectResponse(_url(suppressions_page.to(), {"done": "lifted"}), status_code=303)

@@ -9,7 +9,6 @@ JavaScript the form posts and the browser comes back to the page it was on.
 from __future__ import annotations
 
 import uuid
-from contextlib import AbstractAsyncContextManager
 from functools import lru_cache
 
 from fasthtml.common import FT, APIRouter, NotStr, to_xml
@@ -20,12 +19,12 @@ from fastapp.notifications import components as c
 from fastapp.notifications import live, services
 from fastapp.notifications.kinds import Category, Frequency
 from fastapp.platform.auth import principal_of, request_context_args
-from fastapp.platform.context import Context, Principal, Runtime, open_context
+from fastapp.platform.context import Context, Principal, open_context
 from fastapp.platform.csrf import csrf_token
 from fastapp.platform.errors import Invalid, NotFound, PermissionDenied, Unauthenticated
 from fastapp.platform.htmx import is_htmx
 from fastapp.ui.components import OobToast
-from fastapp.ui.request import render_response
+from fastapp.ui.request import context_of, render_response, runtime_of
 
 rt = APIRouter()
 NOTICES = {
@@ -34,15 +33,6 @@ NOTICES = {
     "archived": "Archived.",
     "unarchived": "Moved back to your inbox.",
 }
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-def _context(request: Request) -> AbstractAsyncContextManager[Context]:
-    return open_context(_runtime(request), **request_context_args(request.scope))
 
 
 def _member(request: Request) -> Principal:
@@ -56,7 +46,7 @@ def _member(request: Request) -> Principal:
 
 
 def _categories(request: Request) -> dict[str, Category]:
-    found: dict[str, Category] = _runtime(request).registry.notification_categories
+    found: dict[str, Category] = runtime_of(request).registry.notification_categories
     return found
 
 
@@ -121,7 +111,7 @@ async def _results(request: Request, ctx: Context, values: dict[str, str], curso
 async def notifications_page(request: Request, cursor: str = "", done: str = "") -> HTMLResponse:
     _member(request)
     values = _values(request)
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         results = await _results(request, ctx, values, cursor[:200])
     if is_htmx(request.headers) and request.headers.get("hx-target") == c.RESULTS_ID:
         return HTMLResponse(to_xml(results))
@@ -150,7 +140,7 @@ async def _change(request: Request, notification_id: str, action: str, next: str
     _member(request)
     change = {"read": services.mark_read, "archived": services.archive, "unarchived": services.unarchive}[action]
     ident = _id(notification_id)
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         row = await change(ctx, ident)
         label = _categories(request).get(row.category)
         item = c.NotificationItem(
@@ -185,7 +175,7 @@ async def read_all(request: Request) -> Response:
     _member(request)
     form = await request.form()
     values = _values(request, {k: str(v) for k, v in form.items()})
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         await services.mark_all_read(ctx, category=values["category"] or None)
         results = await _results(request, ctx, values)
     if is_htmx(request.headers):
@@ -224,7 +214,7 @@ def bell_widget(request: Request) -> FT | None:
 async def bell_menu(request: Request) -> HTMLResponse:
     """The bell menu's list, fetched when the menu opens."""
     _member(request)
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         rows = await services.latest(ctx)
     return HTMLResponse(to_xml(c.BellMenu(rows, notifications_page.to())))
 
@@ -235,7 +225,7 @@ async def bell_count(request: Request) -> Response:
     principal = principal_of(request.scope)
     if principal is None or principal.via != "cookie" or not principal.verified:
         return JSONResponse({"detail": "Sign in to see your notifications."}, status_code=401)
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         unread = await services.unread_count(ctx)
     return JSONResponse({"unread": unread}, headers={"Cache-Control": "no-store"})
 
@@ -247,7 +237,7 @@ async def stream(request: Request) -> Response:
     if principal is None or principal.via != "cookie" or not principal.verified:
         # No redirect: EventSource cannot follow one to a page; app.js falls back to polling.
         return Response("Sign in to receive notifications.", status_code=401, media_type="text/plain")
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     args = request_context_args(request.scope)
 
     async def initial() -> bytes:
@@ -264,7 +254,7 @@ async def stream(request: Request) -> Response:
 @rt("/settings/notifications", methods=["get"])
 async def settings_page(request: Request, saved: str = "") -> HTMLResponse:
     principal = _member(request)
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         prefs = await services.preferences(ctx, principal.user_id)
     form = c.PreferencesForm(save_settings.to(), csrf_token(request.scope), prefs)
     notice = "Your notification settings are saved." if saved else None
@@ -295,10 +285,10 @@ async def save_settings(request: Request) -> Response:
     form = {key: [str(v) for v in data.getlist(key)] for key in data}
     csrf = csrf_token(request.scope)
     try:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             prefs = await services.update_preferences(ctx, principal.user_id, _changes(form, _categories(request)))
     except Invalid as exc:
-        async with _context(request) as ctx:
+        async with context_of(request) as ctx:
             current = await services.preferences(ctx, principal.user_id)
         body = c.PreferencesForm(save_settings.to(), csrf, current, error=exc.detail)
         if is_htmx(request.headers):

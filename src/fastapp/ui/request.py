@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import cast
 
 from fasthtml.common import FT, to_xml
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from fastapp.platform.auth import principal_of
-from fastapp.platform.context import Principal
+from fastapp.platform.auth import principal_of, request_context_args
+from fastapp.platform.context import Context, Principal, Runtime, open_context
 from fastapp.platform.csrf import csrf_token
 from fastapp.platform.errors import PermissionDenied, Unauthenticated
 from fastapp.platform.htmx import is_htmx
@@ -18,6 +19,17 @@ from fastapp.ui.components import AccountMenu
 from fastapp.ui.layout import THEME_MODES, NavItem, Page, PageContext, ThemeMode
 
 THEME_COOKIE = "fastapp_theme"
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The app's runtime (configuration, registry, backends), kept in the pages app's state."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def context_of(request: Request) -> AbstractAsyncContextManager[Context]:
+    """One transaction for the request, describing it (id, IP, user agent, principal)."""
+    return open_context(runtime_of(request), **request_context_args(request.scope))
 
 
 def theme_of(request: Request) -> ThemeMode:

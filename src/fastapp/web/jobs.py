@@ -7,7 +7,6 @@ so it can stay open on an operator's screen.
 from __future__ import annotations
 
 import uuid
-from contextlib import AbstractAsyncContextManager
 from urllib.parse import urlencode
 
 from fasthtml.common import FT, APIRouter, Caption, Details, Div, Form, P, Pre, Summary, Table, Tbody, Td, Th, Thead, Tr
@@ -16,22 +15,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from fastapp.audit import Action, record
-from fastapp.platform.auth import request_context_args
-from fastapp.platform.context import Context, Runtime, open_context
 from fastapp.platform.csrf import csrf_token
 from fastapp.platform.errors import NotFound
 from fastapp.platform.jobs import Job, JobState, QueueStats, dead_jobs, discard_dead, retry_dead, stats
 from fastapp.ui.components import CsrfField, EmptyState, PageHeading, SubmitButton
-from fastapp.ui.request import permitted, render_response
+from fastapp.ui.request import context_of, permitted, render_response
 
 rt = APIRouter()
 PERMISSION = "jobs:manage"
 NOTICES = {"retried": "The job is queued again.", "discarded": "The job was discarded."}
-
-
-def _context(request: Request) -> AbstractAsyncContextManager[Context]:
-    runtime: Runtime = request.app.state.runtime
-    return open_context(runtime, **request_context_args(request.scope))
 
 
 def _age(seconds: float | None) -> str:
@@ -98,7 +90,7 @@ def DeadJob(job: Job, csrf: str) -> FT:
 @rt("/admin/jobs", methods=["get"])
 async def jobs_page(request: Request, done: str = "") -> HTMLResponse:
     permitted(request, PERMISSION)
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         queues = await stats(ctx)
         dead = await dead_jobs(ctx)
     csrf = csrf_token(request.scope)
@@ -131,7 +123,7 @@ def _job_id(value: str) -> uuid.UUID:
 async def _act(request: Request, job_id: str, verb: str) -> RedirectResponse:
     permitted(request, PERMISSION)
     ident = _job_id(job_id)
-    async with _context(request) as ctx:
+    async with context_of(request) as ctx:
         try:
             job = await (retry_dead if verb == "retried" else discard_dead)(ctx, ident)
         except LookupError as exc:
