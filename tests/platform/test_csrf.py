@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import hashlib
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 from fastapi import APIRouter
+from starlette.requests import Request
 
-from fastapp.platform.csrf import CsrfTokens
+from fastapp.platform.csrf import MULTIPART_TOKEN_WINDOW, CsrfTokens
 from fastapp.platform.registry import Registry
 from tests.conftest import csrf_token
 
@@ -41,6 +45,14 @@ def registry(registry: Registry) -> Registry:
     @router.post("/webhooks/test")
     async def webhook() -> dict[str, bool]:
         return {"ok": True}
+
+    @router.post("/upload-echo")
+    async def upload_echo(request: Request) -> dict[str, object]:
+        async with request.form() as form:
+            upload = form["file"]
+            assert not isinstance(upload, str)
+            data = await upload.read()
+        return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
     registry.api_routers.append(router)
     registry.csrf_exempt.add("/api/v1/webhooks/test")
@@ -190,3 +202,39 @@ async def test_multipart_form_field_token_is_accepted(client: httpx.AsyncClient)
         headers={"Content-Type": "multipart/form-data; boundary=zzz"},
     )
     assert broken.status_code == 403
+
+
+def _upload_body(boundary: str, fields: list[tuple[str, str | bytes]]) -> bytes:
+    out = b""
+    for name, value in fields:
+        if isinstance(value, bytes):
+            head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="f.bin"\r\n'
+            out += head.encode() + b"Content-Type: application/octet-stream\r\n\r\n" + value + b"\r\n"
+        else:
+            out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    return out + f"--{boundary}--\r\n".encode()
+
+
+async def _in_chunks(body: bytes, size: int = 7_001) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+async def test_a_multipart_token_before_the_file_is_found_without_holding_the_body(
+    client: httpx.AsyncClient,
+) -> None:
+    token = await csrf_token(client)
+    data = bytes(range(256)) * 3000  # 750 KiB (under the body limit), in small chunks: every byte must arrive
+    headers = {"Content-Type": "multipart/form-data; boundary=b0undary"}
+    body = _upload_body("b0undary", [("csrf_token", token), ("file", data)])
+    accepted = await client.post("/api/v1/upload-echo", content=_in_chunks(body), headers=headers)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+    after_file = _upload_body("b0undary", [("file", data), ("csrf_token", token)])
+    refused = await client.post("/api/v1/upload-echo", content=_in_chunks(after_file), headers=headers)
+    assert refused.status_code == 403  # parsing stops at the first file: the token comes first
+
+    padding = "x" * (MULTIPART_TOKEN_WINDOW + 1)
+    too_late = _upload_body("b0undary", [("note", padding), ("csrf_token", token), ("file", b"1")])
+    assert (await client.post("/api/v1/upload-echo", content=too_late, headers=headers)).status_code == 403

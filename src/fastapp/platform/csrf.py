@@ -19,12 +19,13 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 from itsdangerous import BadSignature, Signer
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.formparsers import MultiPartException, MultiPartParser
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapp.platform.errors import CsrfFailed
@@ -34,6 +35,8 @@ from fastapp.platform.scope import bearer_token, cookie, header, state
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 HEADER = "x-csrf-token"
 FORM_FIELD = "csrf_token"
+#: How far into a multipart body the token is looked for: it must come before any file part.
+MULTIPART_TOKEN_WINDOW = 64 * 1024
 _SECRET_BYTES = 32
 FAILURE_DETAIL = "This form has expired or did not come from this site. Reload the page and try again."
 
@@ -180,7 +183,9 @@ class CsrfMiddleware:
             return receive, FAILURE_DETAIL
         token = header(scope, HEADER.encode())
         kind = _form_kind(scope)
-        if token is None and kind is not None:
+        if token is None and kind == "multipart/form-data":
+            token, receive = await _multipart_token(scope, receive)
+        elif token is None and kind is not None:
             body = await _read_body(receive)
             token = await _form_token(scope, body, kind)
             receive = _replay(body, receive)
@@ -202,23 +207,97 @@ def _form_kind(scope: Scope) -> str | None:
 
 
 async def _form_token(scope: Scope, body: bytes, kind: str) -> str | None:
-    """The ``csrf_token`` field of a form body (already held to the body size limit)."""
-    if kind == "application/x-www-form-urlencoded":
-        values = parse_qs(body.decode("latin-1"), max_num_fields=1000).get(FORM_FIELD)
-        return values[0] if values else None
+    """The ``csrf_token`` field of a url-encoded form body (already held to the body size limit)."""
+    values = parse_qs(body.decode("latin-1"), max_num_fields=1000).get(FORM_FIELD)
+    return values[0] if values else None
 
-    async def stream() -> AsyncGenerator[bytes, None]:
-        yield body
 
-    try:
-        form = await MultiPartParser(Headers(scope=scope), stream(), max_files=100, max_fields=1000).parse()
-    except MultiPartException:
-        return None
-    try:
-        value = form.get(FORM_FIELD)
-        return value if isinstance(value, str) else None
-    finally:
-        await form.close()
+async def _multipart_token(scope: Scope, receive: Receive) -> tuple[str | None, Receive]:
+    """The ``csrf_token`` field of a multipart body, read only as far as needed, and the receive
+    that replays what was read before passing the rest through.
+
+    Uploads can be large, so the body is not held whole: the token must come before any file
+    part (forms put the hidden field first) and within ``MULTIPART_TOKEN_WINDOW`` bytes; parsing
+    stops at the first file part or past the window.
+    """
+    _, params = parse_options_header(header(scope, b"content-type") or "")
+    boundary = params.get(b"boundary")
+    read: list[Message] = []
+    if not boundary:
+        return None, _replay_messages(read, receive)
+    found: dict[str, object] = {"name": b"", "file": False, "value": bytearray(), "token": None, "stop": False}
+    field, value = bytearray(), bytearray()
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        field.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        if bytes(field).lower() == b"content-disposition":
+            _, options = parse_options_header(bytes(value))
+            found["name"] = options.get(b"name", b"")
+            found["file"] = b"filename" in options
+        field.clear()
+        value.clear()
+
+    def on_headers_finished() -> None:
+        if found["file"]:
+            found["stop"] = True  # a file before the token: the token is missing
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        collected = found["value"]
+        wanted = not found["stop"] and found["name"] == FORM_FIELD.encode()
+        if wanted and isinstance(collected, bytearray) and len(collected) < 512:
+            collected.extend(data[start:end])
+
+    def on_part_end() -> None:
+        collected = found["value"]
+        if not found["stop"] and found["name"] == FORM_FIELD.encode() and isinstance(collected, bytearray):
+            found["token"] = collected.decode("latin-1")
+            found["stop"] = True
+        found.update(name=b"", file=False, value=bytearray())
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
+    seen = 0  # only the window is parsed: a token further in does not count
+    while not found["stop"] and seen < MULTIPART_TOKEN_WINDOW:
+        message = await receive()
+        read.append(message)
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        window = chunk[: MULTIPART_TOKEN_WINDOW - seen]
+        seen += len(chunk)
+        try:
+            parser.write(window)
+        except MultipartParseError:
+            break
+        if not message.get("more_body", False):
+            break
+    token = found["token"]
+    return (token if isinstance(token, str) else None), _replay_messages(read, receive)
+
+
+def _replay_messages(read: list[Message], receive: Receive) -> Receive:
+    pending = list(read)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
 
 
 async def _read_body(receive: Receive) -> bytes:
