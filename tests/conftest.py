@@ -27,13 +27,11 @@ from sqlalchemy.engine import make_url
 from fastapp.app import build_registry, create_app, metadata
 from fastapp.config import (
     AppSettings,
-    AuditSettings,
     AuthSettings,
     Config,
     DatabaseSettings,
     HttpSettings,
     JobsSettings,
-    MailSettings,
     RedisSettings,
     SecuritySettings,
 )
@@ -158,24 +156,30 @@ def make_config(var_dir: Path, database_url: str = "", redis_url: str = "", **ap
     assert isinstance(security, dict)
     assert isinstance(http, dict)
     assert isinstance(auth, dict)
+    sections = {
+        name: field.annotation.model_construct(**section_values(field.annotation, {}))  # type: ignore[union-attr]
+        for name, field in Config.model_fields.items()
+    }
     return Config(
-        app=AppSettings.model_construct(**_defaults(AppSettings, app_values)),
-        database=DatabaseSettings.model_construct(**_defaults(DatabaseSettings, {"url": database_url})),
-        redis=RedisSettings.model_construct(
-            **_defaults(RedisSettings, {"url": redis_url, "prefix": f"t{uuid.uuid4().hex[:8]}:"})
-        ),
-        http=HttpSettings.model_construct(**_defaults(HttpSettings, http)),
-        auth=AuthSettings.model_construct(**_defaults(AuthSettings, auth)),
-        security=SecuritySettings.model_construct(**_defaults(SecuritySettings, security)),
-        mail=MailSettings.model_construct(**_defaults(MailSettings, {})),
-        audit=AuditSettings.model_construct(**_defaults(AuditSettings, {})),
-        jobs=JobsSettings.model_construct(**_defaults(JobsSettings, jobs)),
+        **{  # every section from its defaults, never from the environment (FASTAPP_CLAMD_URL, ...)
+            **sections,
+            "app": AppSettings.model_construct(**section_values(AppSettings, app_values)),
+            "database": DatabaseSettings.model_construct(**section_values(DatabaseSettings, {"url": database_url})),
+            "redis": RedisSettings.model_construct(
+                **section_values(RedisSettings, {"url": redis_url, "prefix": f"t{uuid.uuid4().hex[:8]}:"})
+            ),
+            "http": HttpSettings.model_construct(**section_values(HttpSettings, http)),
+            "auth": AuthSettings.model_construct(**section_values(AuthSettings, auth)),
+            "security": SecuritySettings.model_construct(**section_values(SecuritySettings, security)),
+            "jobs": JobsSettings.model_construct(**section_values(JobsSettings, jobs)),
+        }
     )
 
 
-def _defaults(cls: type, values: dict[str, object]) -> dict[str, object]:
-    """Validated section values without reading the environment or a .env file."""
-    model = cls.model_validate(values)  # type: ignore[attr-defined]
+def section_values(cls: type, values: dict[str, object]) -> dict[str, object]:
+    """Validated section values without reading the environment or a .env file: settings
+    classes read both even in ``model_validate``, so the prefix points where nothing is set."""
+    model = cls(_env_prefix="FASTAPP_TEST_UNSET_", _env_file=None, **values)
     return dict(model)
 
 

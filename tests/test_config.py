@@ -83,10 +83,44 @@ def test_sound_production_configuration_passes(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("FASTAPP_SITE_URL", "https://app.example.com/")
     monkeypatch.setenv("FASTAPP_ENCRYPTION_KEYS", "k1:" + "A" * 43)
     monkeypatch.setenv("FASTAPP_SMTP_URL", "smtp://mail.internal:587")
+    monkeypatch.setenv("FASTAPP_CLAMD_URL", "tcp://clamd.internal:3310")
     config = load_config()
     assert config.production_problems() == []
     assert config.app.site_url == "https://app.example.com"
     assert config.app.is_https
+
+
+def test_production_needs_a_virus_scanner_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTAPP_ENV", "production")
+
+    def scanner_problems() -> list[str]:
+        return [p for p in load_config().production_problems() if "CLAMD" in p or "VIRUS" in p]
+
+    assert scanner_problems() == [
+        "FASTAPP_CLAMD_URL: set a clamd address so uploads are scanned "
+        "(or FASTAPP_VIRUS_SCANNING=false to run without virus scanning)"
+    ]
+    monkeypatch.setenv("FASTAPP_VIRUS_SCANNING", "off")
+    assert scanner_problems() == []
+    assert load_config().scanner.active_url == ""
+    monkeypatch.setenv("FASTAPP_VIRUS_SCANNING", "on")
+    monkeypatch.setenv("FASTAPP_CLAMD_URL", "unix:///run/clamav/clamd.ctl")
+    assert scanner_problems() == []
+    assert load_config().scanner.active_url == "unix:///run/clamav/clamd.ctl"
+
+
+def test_no_scanner_is_the_embedded_default() -> None:
+    config = load_config()
+    assert (config.scanner.clamd_url, config.scanner.virus_scanning, config.scanner.active_url) == ("", True, "")
+
+
+@pytest.mark.parametrize(
+    "url", ["clamd.internal:3310", "tcp://clamd.internal", "tcp://:3310", "unix://relative/clamd.sock", "http://h:1"]
+)
+def test_a_clamd_url_must_be_tcp_or_unix(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("FASTAPP_CLAMD_URL", url)
+    with pytest.raises(ValidationError, match=r"clamd_url"):
+        load_config()
 
 
 def test_short_secret_is_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:

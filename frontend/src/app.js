@@ -170,4 +170,123 @@
     });
   }
   document.addEventListener("DOMContentLoaded", startBell);
+  // The file uploader (data-uploader on its form): files picked or dropped are sent one request
+  // each to the API with XMLHttpRequest, so each gets a progress bar; the server's problem+json
+  // detail is shown per file. When they are done the list (data-refresh-target) is reloaded.
+  // Without JavaScript the same form posts as a plain multipart form to its action.
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "";
+    } catch (error) {
+      return "";
+    }
+  }
+
+  function uploadOne(url, file, purpose, row) {
+    var bar = row.querySelector("progress");
+    var status = row.querySelector("[data-upload-status]");
+    return new Promise(function (resolve) {
+      var request = new XMLHttpRequest();
+      request.open("POST", url);
+      request.setRequestHeader("X-CSRF-Token", csrfToken());
+      request.setRequestHeader("Accept", "application/json");
+      request.upload.onprogress = function (event) {
+        if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
+      };
+      function fail(message) {
+        row.setAttribute("data-state", "error");
+        status.textContent = message;
+        status.setAttribute("role", "alert");
+        status.className = "text-sm text-red-700 dark:text-red-400";
+        resolve(false);
+      }
+      request.onload = function () {
+        if (request.status >= 200 && request.status < 300) {
+          bar.value = 100;
+          row.setAttribute("data-state", "done");
+          status.textContent = "Uploaded";
+          resolve(true);
+          return;
+        }
+        var detail = "";
+        try {
+          detail = JSON.parse(request.responseText).detail || "";
+        } catch (error) {
+          detail = "";
+        }
+        if (typeof detail !== "string") detail = "";
+        fail(detail || "The upload failed (error " + request.status + ").");
+      };
+      request.onerror = function () { fail("The server could not be reached. Check your connection and try again."); };
+      var body = new FormData();
+      body.append("file", file);
+      if (purpose) body.append("purpose", purpose);
+      request.send(body);
+    });
+  }
+
+  function startUploader(form) {
+    var input = form.querySelector("input[type=file]");
+    var zone = form.querySelector("[data-drop-zone]") || form;
+    var list = form.querySelector("[data-upload-list]");
+    var url = form.getAttribute("data-upload-url");
+    var purposeField = form.querySelector("[name=purpose]");
+
+    function send(files) {
+      if (!files || files.length === 0) return;
+      var purpose = purposeField ? purposeField.value : "";
+      var pending = Array.prototype.map.call(files, function (file) {
+        var row = document.createElement("li");
+        row.className = "space-y-1";
+        row.setAttribute("data-upload-item", "");
+        row.setAttribute("data-state", "uploading");
+        var name = document.createElement("span");
+        name.className = "text-sm font-medium break-all";
+        name.textContent = file.name;
+        var bar = document.createElement("progress");
+        bar.className = "uk-progress w-full";
+        bar.max = 100;
+        bar.value = 0;
+        bar.setAttribute("aria-label", "Uploading " + file.name);
+        var status = document.createElement("p");
+        status.className = "text-sm";
+        status.setAttribute("data-upload-status", "");
+        status.textContent = "Uploading…";
+        row.appendChild(name);
+        row.appendChild(bar);
+        row.appendChild(status);
+        list.appendChild(row);
+        return uploadOne(url, file, purpose, row);
+      });
+      Promise.all(pending).then(function (results) {
+        input.value = "";
+        if (results.indexOf(true) === -1) return;
+        var target = document.querySelector(form.getAttribute("data-refresh-target"));
+        if (target && window.htmx) window.htmx.trigger(target, "files-changed");
+      });
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send(input.files);
+    });
+    input.addEventListener("change", function () { send(input.files); });
+    ["dragenter", "dragover"].forEach(function (name) {
+      zone.addEventListener(name, function (event) {
+        event.preventDefault();
+        zone.setAttribute("data-dragging", "1");
+      });
+    });
+    ["dragleave", "drop"].forEach(function (name) {
+      zone.addEventListener(name, function () { zone.removeAttribute("data-dragging"); });
+    });
+    zone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      if (event.dataTransfer) send(event.dataTransfer.files);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    if (typeof window.FormData !== "function" || typeof window.XMLHttpRequest !== "function") return;
+    document.querySelectorAll("form[data-uploader]").forEach(startUploader);
+  });
 })();

@@ -34,6 +34,7 @@ from fastapp.api.errors import domain_problem
 from fastapp.audit.chain import derive_key as derive_audit_key
 from fastapp.audit.services import set_key as set_audit_key
 from fastapp.config import Config, load_config
+from fastapp.files.upload import MULTIPART_OVERHEAD
 from fastapp.platform import jobs
 from fastapp.platform.auth import AuthenticationMiddleware, csrf_session_key
 from fastapp.platform.cache import create_cache
@@ -59,7 +60,9 @@ from fastapp.platform.middleware import (
 )
 from fastapp.platform.ratelimit import RateLimits
 from fastapp.platform.registry import Registry
+from fastapp.platform.scanner import SCANNER, Scanner, create_scanner
 from fastapp.platform.static import HashedStaticFiles
+from fastapp.platform.storage import STORAGE, S3Storage, close_storage, create_storage
 from fastapp.ui.assets import Assets
 from fastapp.web import create_pages_app
 from fastapp.web.errors import page_error_responder
@@ -123,6 +126,8 @@ def new_runtime(config: Config, registry: Registry | None = None) -> Runtime:
     runtime = Runtime(config, registry)
     runtime.services[METRICS] = Metrics()
     runtime.services[MAILER] = mailer(config)
+    runtime.services[SCANNER] = scanner(config)
+    runtime.services[STORAGE] = create_storage(config.storage, var_dir=config.app.var_dir)
     runtime.services[LIMITS] = RateLimits(
         config.redis.url, config.security.rate_limits, registry.rate_limits, prefix=config.redis.prefix
     )
@@ -177,6 +182,8 @@ async def stop(runtime: Runtime) -> None:
     await backends.limits.close()
     await backends.cache.close()
     await backends.db.dispose()
+    # Closing only drops the pooled connections: the storage stays usable if the runtime restarts.
+    await close_storage(runtime.services.get(STORAGE))
 
 
 async def run_in_process_worker(runtime: Runtime) -> None:
@@ -205,6 +212,9 @@ def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
     registry.add_health_check("database", lambda: runtime.backends.db.ping())
     if config.redis.url:
         registry.add_health_check("redis", lambda: runtime.backends.cache.ping())
+    storage = runtime.services[STORAGE]
+    if isinstance(storage, S3Storage):
+        registry.add_health_check("storage", storage.ping)
     assets = Assets(config.http.static_url)
     pages = create_pages_app(runtime, assets)
     api = create_api_app(runtime)
@@ -246,7 +256,14 @@ def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
         cookieless_prefixes=(API_PREFIX + "/",),
     )
     app = AuthenticationMiddleware(app, authenticate=authenticator(runtime))
-    app = BodyLimitMiddleware(app, max_bytes=config.http.max_body_bytes, responder=responder)
+    # Upload routes (the files API and pages) take the file size limit plus multipart framing.
+    upload_limit = config.files.max_upload_bytes + MULTIPART_OVERHEAD
+    app = BodyLimitMiddleware(
+        app,
+        max_bytes=config.http.max_body_bytes,
+        responder=responder,
+        limits={API_PREFIX + "/files": upload_limit, "/files": upload_limit},
+    )
     # /metrics is answered here, before authentication, sessions and CSRF: a scrape needs none.
     app = MetricsEndpoint(app, metrics=metrics_of(runtime), token=config.http.metrics_token.get_secret_value())
     extra_origins = [config.http.static_url] if "://" in config.http.static_url else []
@@ -268,6 +285,11 @@ def mailer(config: Config) -> Mailer:
     return create_mailer(
         config.mail.smtp_url.get_secret_value(), config.app.var_dir / "mail", sender=config.mail.mail_from
     )
+
+
+def scanner(config: Config) -> Scanner | None:
+    """The process's virus scanner: clamd at ``FASTAPP_CLAMD_URL``, or None when scanning is off."""
+    return create_scanner(config.scanner.active_url, timeout=config.scanner.clamd_timeout_seconds)
 
 
 def _responder(pages: Callable[[Scope, DomainError], Response]) -> Callable[[Scope, DomainError], Response]:

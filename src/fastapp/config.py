@@ -276,6 +276,124 @@ class EmailWebhookSettings(_Section):
         return value
 
 
+class FilesSettings(_Section):
+    """Uploads: size and image limits, accepted types, default quotas and the purge delay."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_FILES_")
+
+    max_upload_bytes: int = Field(
+        25 * 1024 * 1024, ge=1024, le=5 * 1024**3, description="Largest accepted upload (bytes); larger bodies get 413."
+    )
+    max_image_pixels: int = Field(
+        40_000_000,
+        ge=10_000,
+        le=500_000_000,
+        description="Largest image (width x height) decoded; larger ones are refused.",
+    )
+    thumbnail_size: int = Field(256, ge=32, le=1024, description="Longest side of generated thumbnails (pixels).")
+    default_quotas: dict[str, dict[str, int]] = Field(
+        default_factory=lambda: {
+            "member": {"bytes": 1024**3, "files": 1000},
+            "admin": {"bytes": 10 * 1024**3, "files": 10000},
+            "owner": {"bytes": 10 * 1024**3, "files": 10000},
+        },
+        description=(
+            'JSON quotas per role, e.g. {"member": {"bytes": 1073741824, "files": 1000}}; '
+            "a user gets the largest of their roles."
+        ),
+    )
+    purge_days: int = Field(
+        30, ge=1, le=3650, description="Deleted files are purged (bytes and row) after this many days."
+    )
+    download_url_minutes: int = Field(15, ge=1, le=1440, description="Validity of download URLs (signed or presigned).")
+    purposes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description=(
+            'JSON upload purposes and the types each accepts, e.g. {"document": ["application/pdf", "text/plain"]}; '
+            "adds to or replaces the built-in avatar and document purposes."
+        ),
+    )
+
+
+class StorageSettings(_Section):
+    """Where uploaded files are kept: a local folder (one machine) or an S3-compatible bucket."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_")
+
+    storage_backend: str = Field(
+        "local", pattern="^(local|s3)$", description="local (a folder on this machine) or s3 (a bucket)."
+    )
+    storage_dir: Path | None = Field(
+        None, description="Folder of the local backend; empty means FASTAPP_VAR_DIR/files."
+    )
+    s3_bucket: str = Field("", description="Bucket of the s3 backend (required with it).")
+    s3_endpoint_url: str = Field(
+        "", description="Endpoint of an S3-compatible service (MinIO, R2...); empty means AWS."
+    )
+    s3_region: str = Field("", description="Region of the bucket, e.g. eu-west-1; empty uses boto3's default.")
+    s3_access_key_id: SecretStr = Field(
+        SecretStr(""), description="Access key id; empty uses boto3's chain (environment, instance role)."
+    )
+    s3_secret_access_key: SecretStr = Field(SecretStr(""), description="Secret access key of that key id.")
+    s3_path_style: bool = Field(
+        False, description="Address the bucket in the path (endpoint/bucket/key), as MinIO and moto want."
+    )
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"s3_access_key_id", "s3_secret_access_key"})
+
+    @field_validator("storage_dir", mode="before")
+    @classmethod
+    def _empty_dir_is_default(cls, value: Any) -> Any:
+        return None if value == "" else value  # FASTAPP_STORAGE_DIR= must not mean the working directory
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _endpoint_is_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (parts.scheme not in {"http", "https"} or not parts.netloc):
+            raise ValueError("must be an absolute http(s) URL such as https://s3.eu-west-1.amazonaws.com")
+        return value.rstrip("/")
+
+
+class ScannerSettings(_Section):
+    """Virus scanning of uploads by ClamAV clamd; none by default (uploads are then marked unscanned)."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_")
+
+    clamd_url: str = Field(
+        "",
+        description="clamd address: tcp://host:3310 or unix:///run/clamav/clamd.ctl; empty means no scanning. "
+        "Required in production unless FASTAPP_VIRUS_SCANNING is false.",
+    )
+    clamd_timeout_seconds: float = Field(
+        120.0, ge=1, le=3600, description="Longest one scan may take; past it the file stays pending and is retried."
+    )
+    virus_scanning: bool = Field(
+        True,
+        description="false (or off) turns scanning off even with FASTAPP_CLAMD_URL set, and lets production "
+        "start without a scanner; uploads are then marked unscanned.",
+    )
+
+    @field_validator("clamd_url")
+    @classmethod
+    def _clamd_address(cls, value: str) -> str:
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        tcp = parts.scheme == "tcp" and bool(parts.hostname) and port is not None
+        unix = parts.scheme == "unix" and not parts.netloc and parts.path.startswith("/")
+        if value and not (tcp or unix):
+            raise ValueError("must be tcp://host:port or unix:///path/to/clamd.sock")
+        return value
+
+    @property
+    def active_url(self) -> str:
+        """The clamd address to scan with, or empty when scanning is off or not configured."""
+        return self.clamd_url if self.virus_scanning else ""
+
+
 class Config(BaseModel):
     """The whole configuration: one instance per process, handed to ``create_app``."""
 
@@ -291,6 +409,9 @@ class Config(BaseModel):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     email_webhooks: EmailWebhookSettings = Field(default_factory=EmailWebhookSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    scanner: ScannerSettings = Field(default_factory=ScannerSettings)
 
     SECTIONS: ClassVar[tuple[str, ...]] = (
         "app",
@@ -303,6 +424,9 @@ class Config(BaseModel):
         "audit",
         "jobs",
         "email_webhooks",
+        "files",
+        "storage",
+        "scanner",
     )
 
     @property
@@ -343,6 +467,12 @@ class Config(BaseModel):
         if self.http.workers > 1 and not self.redis.url:
             problems.append("FASTAPP_REDIS_URL: required when FASTAPP_WORKERS is more than 1")
         problems.extend(self._metrics_problems())
+        problems.extend(self._storage_problems())
+        if self.scanner.virus_scanning and not self.scanner.clamd_url:
+            problems.append(
+                "FASTAPP_CLAMD_URL: set a clamd address so uploads are scanned "
+                "(or FASTAPP_VIRUS_SCANNING=false to run without virus scanning)"
+            )
         user = self.email_webhooks.postmark_webhook_user.get_secret_value()
         password = self.email_webhooks.postmark_webhook_password.get_secret_value()
         if bool(user) != bool(password):
@@ -350,6 +480,25 @@ class Config(BaseModel):
         elif password and len(password) < 16:
             problems.append("FASTAPP_POSTMARK_WEBHOOK_PASSWORD: use at least 16 random characters")
         return problems
+
+    def _storage_problems(self) -> list[str]:
+        """The s3 backend needs a bucket, both halves of a key pair, and TLS beyond loopback."""
+        storage = self.storage
+        if storage.storage_backend == "s3":
+            if not storage.s3_bucket:
+                return ["FASTAPP_S3_BUCKET: required when FASTAPP_STORAGE_BACKEND is s3"]
+            problems: list[str] = []
+            endpoint = urlsplit(storage.s3_endpoint_url)
+            if endpoint.scheme == "http" and not _is_loopback(endpoint.hostname or ""):
+                problems.append("FASTAPP_S3_ENDPOINT_URL: use https:// (keys and files would cross networks in clear)")
+            if bool(storage.s3_access_key_id.get_secret_value()) != bool(
+                storage.s3_secret_access_key.get_secret_value()
+            ):
+                problems.append("FASTAPP_S3_ACCESS_KEY_ID and FASTAPP_S3_SECRET_ACCESS_KEY: set both or neither")
+            return problems
+        # The local folder stays allowed: web and worker processes on one machine share it. Several
+        # machines need a shared mount or the s3 backend (docs/configuration.md says so).
+        return []
 
     def _metrics_problems(self) -> list[str]:
         """A process listening beyond loopback is scraped over the network: without a token its

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from fastapp.accounts import admin, api, pages
-from fastapp.accounts.models import User, UserStatus
+from fastapp.accounts.models import Role, User, UserRole, UserStatus
 from fastapp.accounts.services import PASSWORD_CHANGED_NOTICE, ROLE_GRANTED, sync_built_in_roles
 from fastapp.accounts.wiring import listen_for_invalidations
 from fastapp.notifications import Category, Channel, NotificationKind, Recipient
@@ -49,6 +49,7 @@ def register(registry: Registry) -> None:
 def _register_notifications(registry: Registry) -> None:
     """The notification categories and kinds of this domain, and who their recipients are."""
     registry.recipients = notification_recipients
+    registry.user_roles = user_roles
     registry.add_notification_category(
         Category(
             key="security",
@@ -82,6 +83,19 @@ def _register_notifications(registry: Registry) -> None:
             channels=frozenset({Channel.in_app}),
         )
     )
+
+
+async def user_roles(ctx: Context, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
+    """``registry.user_roles``: the names of the roles each of ``user_ids`` holds directly."""
+    rows = await ctx.session.execute(
+        select(UserRole.user_id, Role.name)
+        .join(Role, Role.id == UserRole.role_id)
+        .where(UserRole.user_id.in_(list(user_ids)))
+    )
+    found: dict[uuid.UUID, set[str]] = {}
+    for user_id, name in rows.all():
+        found.setdefault(user_id, set()).add(name)
+    return found
 
 
 async def notification_recipients(ctx: Context, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Recipient]:

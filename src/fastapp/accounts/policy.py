@@ -15,6 +15,7 @@ PERMISSIONS: dict[str, str] = {
     "audit:read": "Read the audit log",
     "jobs:manage": "See the job queue; retry or discard failed jobs",
     "email:manage": "See email delivery statistics and messages; manage the suppression list",
+    "files:manage": "See every user's files and usage, quarantined files; set file quotas",
 }
 
 #: Built-in roles from the top down; each holds its own permissions and all of those below it.
@@ -23,7 +24,9 @@ BUILT_IN_ROLES: list[tuple[str, str, frozenset[str]]] = [
     (
         "admin",
         "Administers users and roles",
-        frozenset({"users:read", "users:manage", "roles:manage", "audit:read", "jobs:manage", "email:manage"}),
+        frozenset(
+            {"users:read", "users:manage", "roles:manage", "audit:read", "jobs:manage", "email:manage", "files:manage"}
+        ),
     ),
     ("member", "A signed-up user", frozenset()),
 ]

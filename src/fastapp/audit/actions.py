@@ -42,6 +42,10 @@ class Action(StrEnum):
     EMAIL_SNS_SUBSCRIBED = "email.sns.subscription_confirmed"
     NOTIFICATIONS_UNSUBSCRIBED = "notifications.unsubscribed"
     NOTIFICATION_PREFERENCES_CHANGED = "notifications.preferences.changed"
+    # files
+    FILE_QUARANTINED = "file.quarantined"
+    FILE_QUOTA_CHANGED = "file.quota.changed"
+    FILE_PURGED = "file.purged"
     # the audit log itself
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_PURGED = "audit.purged"
@@ -83,6 +87,9 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.EMAIL_SNS_SUBSCRIBED: "Confirmed an Amazon SNS subscription for email delivery reports",
     Action.NOTIFICATIONS_UNSUBSCRIBED: "Turned off a category's email from an unsubscribe link",
     Action.NOTIFICATION_PREFERENCES_CHANGED: "Changed notification preferences",
+    Action.FILE_QUARANTINED: "A virus scan found a threat in a file: it was quarantined",
+    Action.FILE_QUOTA_CHANGED: "Changed a user's file quota",
+    Action.FILE_PURGED: "Purged deleted files past their restore period",
     Action.AUDIT_EXPORTED: "Exported audit events",
     Action.AUDIT_PURGED: "Purged audit events past retention (checkpoint)",
 }

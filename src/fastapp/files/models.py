@@ -37,6 +37,7 @@ class StoredFile(Base):
     #: The sniffed type (never just the declared one).
     content_type: Mapped[str] = mapped_column(String(127))
     size: Mapped[int] = mapped_column(Bytes)
+    #: Of the stored bytes (an image's after re-encoding), so a download can be verified.
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(255), unique=True)
     status: Mapped[str] = mapped_column(String(16))

@@ -13,6 +13,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+#: The nav "permission" every signed-in user holds (their own files, inbox, ...).
+SIGNED_IN = "@signed-in"
+
 HealthCheck = Callable[[], Awaitable[None]]
 """Return when healthy; raise (any exception, its message is reported) when not."""
 
@@ -24,7 +27,8 @@ class Registry:
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     csrf_exempt: set[str] = field(default_factory=set)
     #: (label, href, icon, permission) links in the main navigation, in registration order; a
-    #: link with a permission is shown only to users who hold it ("" shows it to everyone).
+    #: link with a permission is shown only to users who hold it ("" shows it to everyone,
+    #: ``SIGNED_IN`` to every signed-in user).
     nav_items: list[tuple[str, str, str, str]] = field(default_factory=list)
     #: Run once at start-up, after migrations, each in its own transaction (seed data, caches).
     on_startup: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
@@ -52,6 +56,9 @@ class Registry:
     #: ``async def lookup(ctx, user_ids) -> {user_id: notifications.Recipient}`` (set by accounts):
     #: how notifications learn a user's address and name without reading another domain's tables.
     recipients: Callable[[Any, Any], Awaitable[Any]] | None = None
+    #: ``async def lookup(ctx, user_ids) -> {user_id: set of role names}`` (set by accounts): how
+    #: files picks per-role default quotas without reading another domain's tables.
+    user_roles: Callable[[Any, Any], Awaitable[dict[Any, set[str]]]] | None = None
     #: Widgets shown in the page header for a signed-in user, left of the account menu:
     #: ``(request) -> FT | None`` (the notification bell).
     header_widgets: list[Callable[[Any], Any]] = field(default_factory=list)

@@ -15,6 +15,7 @@ from fastapp.platform.csrf import csrf_token
 from fastapp.platform.errors import PermissionDenied, Unauthenticated
 from fastapp.platform.htmx import is_htmx
 from fastapp.platform.middleware import csp_nonce
+from fastapp.platform.registry import SIGNED_IN
 from fastapp.ui.components import AccountMenu
 from fastapp.ui.layout import THEME_MODES, NavItem, Page, PageContext, ThemeMode
 
@@ -64,7 +65,7 @@ def page_context(request: Request) -> PageContext:
         nav=tuple(
             i
             for i in cast(list[NavItem], app_state.nav)
-            if not i.permission or (principal and principal.can(i.permission))
+            if not i.permission or (principal and (i.permission == SIGNED_IN or principal.can(i.permission)))
         ),
         footer_note=app_state.footer_note,
     )
