@@ -41,6 +41,32 @@ class User(Base):
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: The last time step whose code was accepted: a code works once (no replay).
     totp_last_step: Mapped[int | None] = mapped_column(nullable=True)
+    # Profile and preferences (issue #7).
+    bio: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: Fields an application adds to profiles (JSON object), validated by its registered schema.
+    profile_extra: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    locale: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    #: How dates and times are shown: ``iso`` (2026-11-25), ``dmy`` (25/11/2026), ``mdy`` (11/25/2026).
+    date_format: Mapped[str] = mapped_column(String(8), default="iso", server_default="iso")
+    #: ``24h`` or ``12h``.
+    time_format: Mapped[str] = mapped_column(String(4), default="24h", server_default="24h")
+    theme: Mapped[str] = mapped_column(String(8), default="system", server_default="system")
+    #: The uploaded avatar (a ``files`` row of purpose ``avatar``); None shows generated initials.
+    avatar_file_id: Mapped[uuid.UUID | None] = mapped_column(
+        # use_alter: users and files refer to each other; the cycle is broken when creating tables.
+        Uuid,
+        ForeignKey("files.id", ondelete="SET NULL", use_alter=True),
+        nullable=True,
+    )
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Set by an administrator: the next sign-in must choose a new password first.
+    password_reset_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+    __table_args__ = (
+        Index("ix_users_status_created", "status", "created_at"),
+        Index("ix_users_created", "created_at", "id"),
+    )
 
     roles: Mapped[list[Role]] = relationship(secondary="user_roles", lazy="selectin", viewonly=True)
 
