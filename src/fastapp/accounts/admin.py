@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from fastapp.accounts import admin_components as c
-from fastapp.accounts import wiring
+from fastapp.accounts import directory, users_admin, wiring
+from fastapp.accounts import users_admin_components as uc
 from fastapp.accounts.policy import PERMISSIONS, require
 from fastapp.accounts.web import context_of, csrf_of, runtime_of, signed_in
 from fastapp.audit import Action, record
@@ -154,7 +155,7 @@ async def assign_role(request: Request, email: str = "", role: str = "") -> Resp
 
 
 @rt("/admin/users/{user_id}", methods=["get"])
-async def user_page(request: Request, user_id: str) -> HTMLResponse:
+async def user_page(request: Request, user_id: str, done: str = "") -> HTMLResponse:
     """An account's status, roles, sessions and recent events; opening it is audited."""
     require(signed_in(request), "users:read")
     try:
@@ -177,4 +178,7 @@ async def user_page(request: Request, user_id: str) -> HTMLResponse:
             roles=tuple(sorted(r.name for r in user.roles)),
         )
     rows = [(s.device, s.ip or "unknown", s.last_seen_at.strftime("%Y-%m-%d %H:%M UTC")) for s in sessions]
-    return render_response(request, user.display_name, c.UserDetail(view, rows, RecentActivity(events)))
+    # Issue #7: the confirmation of an action just taken, and the actions (users:manage).
+    manage = await users_admin.actions_for(request, ident)
+    detail = c.UserDetail(view, rows, RecentActivity(events))
+    return render_response(request, user.display_name, uc.Notice(directory.DONE.get(done)), detail, manage)

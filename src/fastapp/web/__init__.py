@@ -10,7 +10,7 @@ from fastapp.platform.context import Runtime
 from fastapp.platform.errors import DomainError
 from fastapp.ui.assets import Assets
 from fastapp.ui.layout import NavItem
-from fastapp.web import dev_mail, jobs, pages
+from fastapp.web import dashboard, dev_mail, jobs, pages
 from fastapp.web.errors import on_domain_error, on_http_error, on_server_error
 
 
@@ -46,9 +46,13 @@ def create_pages_app(runtime: Runtime, assets: Assets) -> FastHTML:
     app.state.nav = [
         *(NavItem(*item) for item in runtime.registry.nav_items),
         NavItem("Jobs", jobs.jobs_page.to(), "list-checks", jobs.PERMISSION),
+        # The dashboard opens for any admin permission; the menu (one permission an item) shows it
+        # to user readers.
+        NavItem("Admin", dashboard.PATH, "layout-dashboard", "users:read"),
     ]
     pages.rt.to_app(app)
     jobs.rt.to_app(app)
+    dashboard.rt.to_app(app)
     if config.app.env is Environment.development:  # the outbox viewer shows every user's mail
         dev_mail.rt.to_app(app)
     for router in runtime.registry.page_routers:
