@@ -8,8 +8,9 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from fastapp.accounts import admin, api, pages
+from fastapp.accounts import admin, admin_api, api, directory, pages, profile_api, profile_pages, users_admin
 from fastapp.accounts.models import Role, User, UserRole, UserStatus
+from fastapp.accounts.profile import display_preferences
 from fastapp.accounts.services import PASSWORD_CHANGED_NOTICE, ROLE_GRANTED, sync_built_in_roles
 from fastapp.accounts.wiring import listen_for_invalidations
 from fastapp.notifications import Category, Channel, NotificationKind, Recipient
@@ -29,8 +30,14 @@ RATE_LIMITS = {
 
 def register(registry: Registry) -> None:
     registry.page_routers.extend([pages.rt, admin.rt])
+    registry.page_routers.append(users_admin.rt)
+    registry.page_routers.append(profile_pages.rt)
+    registry.nav_items.append(("Users", users_admin.users_page.to(), "users", users_admin.PERMISSION))
     registry.nav_items.append(("Roles", admin.roles_page.to(), "shield", admin.PERMISSION))
     registry.api_routers.extend([api.router, api.me_router, api.roles_router])
+    registry.api_routers.append(admin_api.router)
+    registry.api_routers.append(profile_api.router)
+    registry.display_preferences = display_preferences
     registry.on_startup.append(sync_built_in_roles)
     registry.background.append(listen_for_invalidations)
     registry.sign_in_path = pages.sign_in_page.to()
@@ -39,6 +46,8 @@ def register(registry: Registry) -> None:
         sign_in=pages.sign_in_page.to(),
         sign_up=pages.sign_up_page.to(),
         account=pages.security.to(),
+        profile=profile_pages.profile_page.to(),
+        avatar="/avatars/{user_id}/64",
         sign_out=pages.sign_out.to(),
     )
     for name, default in RATE_LIMITS.items():
@@ -83,6 +92,8 @@ def _register_notifications(registry: Registry) -> None:
             channels=frozenset({Channel.in_app}),
         )
     )
+    for kind in directory.notification_kinds(pages.security.to()):  # what administrators' actions send
+        registry.add_notification_kind(kind)
 
 
 async def user_roles(ctx: Context, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, set[str]]:

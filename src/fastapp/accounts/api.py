@@ -116,6 +116,8 @@ async def token(request: Request, ctx: ContextDep, runtime: RuntimeDep) -> Token
             await mfa.verify(user, data.otp)
         except Invalid as exc:
             raise Unauthenticated(exc.detail, otp_required=True) from exc
+    if user.password_reset_required:  # an administrator asked for a new password (issue #7)
+        raise PermissionDenied("Choose a new password first: sign in on the website, which asks for one.")
     sessions = wiring.sessions(runtime, ctx)
     session, _ = await service.start_session(user, sessions, kind="api")
     pair = await sessions.issue_tokens(session)

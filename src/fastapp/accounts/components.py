@@ -10,6 +10,7 @@ from monsterui.franken import H2, Card, TextPresets
 
 from fastapp.accounts.models import AuthSession, PersonalAccessToken
 from fastapp.ui.components import CsrfField, FormErrors, FormField, PageHeading, SubmitButton
+from fastapp.ui.dates import DEFAULT_DISPLAY, DisplayPrefs, format_datetime
 
 
 def AuthCard(title: str, subtitle: str, *body: FT, footer: FT | None = None) -> FT:
@@ -151,7 +152,9 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def SessionRow(session: AuthSession, *, current: bool, end_url: str, csrf: str) -> FT:
+def SessionRow(
+    session: AuthSession, *, current: bool, end_url: str, csrf: str, prefs: DisplayPrefs = DEFAULT_DISPLAY
+) -> FT:
     return Li(
         Div(
             P(
@@ -159,8 +162,8 @@ def SessionRow(session: AuthSession, *, current: bool, end_url: str, csrf: str) 
                 Span(" · this device", cls=TextPresets.muted_sm) if current else None,
             ),
             P(
-                f"{session.ip or 'unknown address'} · signed in {_when(session.created_at)} · "
-                f"last active {_when(session.last_seen_at)}",
+                f"{session.ip or 'unknown address'} · signed in {format_datetime(session.created_at, prefs)} · "
+                f"last active {format_datetime(session.last_seen_at, prefs)}",
                 cls=TextPresets.muted_sm,
             ),
         ),

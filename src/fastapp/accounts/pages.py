@@ -14,10 +14,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from fastapp.accounts import components as c
+from fastapp.accounts import profile_components as pc
 from fastapp.accounts import wiring
 from fastapp.accounts.mfa import Enrolment
-from fastapp.accounts.models import AuthSession
+from fastapp.accounts.models import AuthSession, UserStatus
 from fastapp.accounts.policy import require_recent_authentication
+from fastapp.accounts.profile import reactivation_token
 from fastapp.accounts.services import SIGN_IN_FAILED
 from fastapp.accounts.web import context_of, csrf_of, runtime_of, signed_in
 from fastapp.audit import queries as audit_queries
@@ -26,7 +28,7 @@ from fastapp.notifications.pages import settings_page as notification_settings
 from fastapp.platform.auth import principal_of
 from fastapp.platform.context import Principal, Runtime
 from fastapp.platform.errors import Invalid, ReauthenticationRequired
-from fastapp.ui.request import render, render_response
+from fastapp.ui.request import render, render_response, viewer_prefs
 
 rt = APIRouter()
 HOME_AFTER_SIGN_IN = "/account/security"
@@ -174,17 +176,33 @@ async def sign_in(request: Request, email: str = "", password: str = "", remembe
         async with context_of(request) as ctx:
             service = wiring.accounts(runtime, ctx)
             user = await service.authenticate(email=email, password=password)
+            if user.status == UserStatus.deactivated.value:
+                return _reactivation_offer(request, reactivation_token(wiring.kit(runtime).links, user))
             if wiring.two_factor(runtime, ctx).is_on(user):
                 pending = service.second_step_token(user)
                 return _second_step_form(request, pending, remember=remember, next_url=_safe_next(next))
+            if (reset := service.required_reset_token(user)) is not None:  # an administrator asked for it
+                return Redirect(f"{reset_password_page.to()}?token={reset}").__response__(request)
             _, token = await service.start_session(
                 user, wiring.sessions(runtime, ctx), kind="browser", remember=remember == "1"
             )
             verified = user.email_verified_at is not None
+            theme = user.theme
     except Invalid:
         return _sign_in_form(request, email=email, error=SIGN_IN_FAILED, next_url=_safe_next(next))
-    return _signed_in_response(
+    response = _signed_in_response(
         request, runtime, token, remember=remember == "1", target=_safe_next(next) if verified else verify_pending.to()
+    )
+    if theme != "system":  # the saved preference follows the user to this browser
+        pc.set_theme_cookie(request, response, theme)
+    return response
+
+
+def _reactivation_offer(request: Request, token: str) -> HTMLResponse:
+    """A deactivated account whose password was right: offer to bring it back."""
+    form = pc.ReactivationOffer(pc.REACTIVATE_PATH, csrf_of(request), token)
+    return render_response(
+        request, "Reactivate your account", c.AuthCard("Welcome back", "Your account is deactivated.", form)
     )
 
 
@@ -221,6 +239,8 @@ async def second_factor(
             service = wiring.accounts(runtime, ctx)
             user = await service.user_from_second_step(pending)
             await wiring.two_factor(runtime, ctx).verify(user, code)
+            if (reset := service.required_reset_token(user)) is not None:  # an administrator asked for it
+                return Redirect(f"{reset_password_page.to()}?token={reset}").__response__(request)
             _, token = await service.start_session(
                 user, wiring.sessions(runtime, ctx), kind="browser", remember=remember == "1"
             )
@@ -323,8 +343,15 @@ async def _security_page(
             csrf=csrf,
             errors=errors,
         )
+    prefs = await viewer_prefs(request)
     rows = [
-        c.SessionRow(s, current=s.id == principal.session_id, end_url=end_session.to(session_id=str(s.id)), csrf=csrf)
+        c.SessionRow(
+            s,
+            current=s.id == principal.session_id,
+            end_url=end_session.to(session_id=str(s.id)),
+            csrf=csrf,
+            prefs=prefs,
+        )
         for s in sessions
     ]
     return render_response(
@@ -345,7 +372,7 @@ async def _security_page(
                 errors=errors,
             ),
             c.SignOutForm(sign_out.to(), csrf),
-            RecentActivity(activity),
+            RecentActivity(activity, prefs=prefs),
             notifications_url=notification_settings.to(),
         ),
         status=status,

@@ -112,3 +112,44 @@ class RoleOut(BaseModel):
 
 class RoleAssignmentIn(BaseModel):
     role: str = Field(max_length=64)
+
+
+class ProfileOut(BaseModel):
+    display_name: str
+    bio: str
+    locale: str
+    timezone: str
+    extra: dict[str, object] = Field(default_factory=dict, description="Application-defined profile fields.")
+
+
+class ProfileIn(BaseModel):
+    """Only the fields sent are changed."""
+
+    display_name: str | None = Field(default=None, max_length=1000)
+    bio: str | None = Field(default=None, max_length=5000)
+    locale: str | None = Field(default=None, max_length=100)
+    timezone: str | None = Field(default=None, max_length=100)
+    extra: dict[str, str] | None = Field(default=None, max_length=50)
+
+
+class PreferencesOut(BaseModel):
+    theme: str
+    locale: str
+    timezone: str
+    date_format: str
+    time_format: str
+
+
+class PreferencesIn(BaseModel):
+    """Only the fields sent are changed."""
+
+    theme: str | None = Field(default=None, max_length=100)
+    locale: str | None = Field(default=None, max_length=100)
+    timezone: str | None = Field(default=None, max_length=100)
+    date_format: str | None = Field(default=None, max_length=100)
+    time_format: str | None = Field(default=None, max_length=100)
+
+
+class AvatarOut(BaseModel):
+    custom: bool = Field(description="False when the generated initials are shown.")
+    urls: dict[str, str] = Field(description="The avatar's URL by size in pixels (64, 128, 256).")

@@ -66,6 +66,13 @@ PASSWORD_CHANGED_NOTICE = "security.password_changed"  # noqa: S105 - a kind's n
 FAILURE_NOTICE_AFTER = 5  # failed sign-ins on one account within an hour before its owner is told
 
 
+class AccountDeactivated(PermissionDenied):
+    """The password was right but the account is deactivated by its owner."""
+
+    problem_type = "account-deactivated"
+    title = "Account deactivated"
+
+
 @dataclass
 class AccountService:
     ctx: Context
@@ -296,6 +303,13 @@ class AccountService:
         """A signed, 5-minute proof that the password step passed, for the second-factor form."""
         return self.links.make(SECOND_STEP, user.id, self._fingerprint(user))
 
+    def required_reset_token(self, user: User) -> str | None:
+        """When an administrator required a new password (issue #7): a reset-link token for the
+        user who just proved their password, to choose one before any session starts; else None."""
+        if not user.password_reset_required:
+            return None
+        return self.links.make(RESET, user.id, self._fingerprint(user))
+
     async def user_from_second_step(self, token: str) -> User:
         """The user a second-step token was issued for; ``Invalid`` when expired or stale."""
         user_id, fingerprint = self.links.read(token, SECOND_STEP, max_age=timedelta(minutes=SECOND_STEP_MINUTES))
@@ -308,7 +322,10 @@ class AccountService:
         self, user: User, sessions: SessionStarter, *, kind: str, remember: bool = False
     ) -> tuple[AuthSession, str]:
         """Open a session for a user who just proved who they are; tell them by mail when it is
-        from a device they have not used before."""
+        from a device they have not used before. ``AccountDeactivated`` for a deactivated account
+        (the sign-in page offers reactivation instead)."""
+        if user.status == UserStatus.deactivated.value:
+            raise AccountDeactivated("This account is deactivated. Sign in on the website to reactivate it.")
         unfamiliar = await sessions.is_unfamiliar_device(user)
         session, token = await sessions.start(user, kind=kind, remember=remember)
         await record(
@@ -387,6 +404,7 @@ class AccountService:
         passwords.check_policy(password, user_inputs=[user.email, user.display_name], field=field)
         user.password_hash = passwords.hash_password(password)
         user.password_changed_at = self.ctx.clock.now()
+        user.password_reset_required = False  # a new password satisfies an administrator's demand
         await self.queue_mail(
             user.email,
             "password_changed",

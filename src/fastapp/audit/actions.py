@@ -33,6 +33,14 @@ class Action(StrEnum):
     USER_ROLE_CHANGED = "user.role.changed"
     ROLE_CREATED = "role.created"
     ADMIN_USER_VIEWED = "admin.user.viewed"
+    PROFILE_UPDATED = "user.profile.updated"
+    PREFERENCES_CHANGED = "user.preferences.changed"
+    AVATAR_CHANGED = "user.avatar.changed"
+    USER_DEACTIVATED = "user.deactivated"
+    USER_REACTIVATED = "user.reactivated"
+    ADMIN_SESSIONS_ENDED = "admin.user.sessions_ended"
+    ADMIN_VERIFICATION_RESENT = "admin.user.verification_resent"
+    ADMIN_PASSWORD_RESET_REQUIRED = "admin.user.password_reset_required"  # noqa: S105 - an action name
     # operations
     JOB_RETRIED = "job.retried"
     JOB_DISCARDED = "job.discarded"
@@ -80,6 +88,14 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.USER_ROLE_CHANGED: "Changed a user's role",
     Action.ROLE_CREATED: "Created a role",
     Action.ADMIN_USER_VIEWED: "Opened a user's details",
+    Action.PROFILE_UPDATED: "Changed their profile",
+    Action.PREFERENCES_CHANGED: "Changed their display preferences",
+    Action.AVATAR_CHANGED: "Changed or removed their avatar",
+    Action.USER_DEACTIVATED: "Deactivated their account",
+    Action.USER_REACTIVATED: "Reactivated their account",
+    Action.ADMIN_SESSIONS_ENDED: "Ended every session of a user",
+    Action.ADMIN_VERIFICATION_RESENT: "Sent a user a new verification link",
+    Action.ADMIN_PASSWORD_RESET_REQUIRED: "Required a user to set a new password at next sign-in",
     Action.JOB_RETRIED: "Retried a failed job",
     Action.JOB_DISCARDED: "Discarded a failed job",
     Action.EMAIL_SUPPRESSION_ADDED: "Added an address to the email suppression list",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,12 +33,14 @@ from monsterui.franken import H2, Card, TextPresets
 
 from fastapp.audit.actions import Action
 from fastapp.ui.components import DataTable, EmptyState, FormErrors, FormField, PageHeading, SelectField, SubmitButton
+from fastapp.ui.dates import DEFAULT_DISPLAY, DisplayPrefs, format_datetime
 
 PREFIXES = sorted({a.value.split(".")[0] + "." for a in Action})
 
 
-def _when(value: str) -> str:
-    return value[:19].replace("T", " ") + " UTC"
+def _when(value: str, prefs: DisplayPrefs = DEFAULT_DISPLAY) -> str:
+    """An event's ISO timestamp in the viewer's timezone and formats."""
+    return format_datetime(datetime.fromisoformat(value), prefs, seconds=True)
 
 
 def _text(label: str, name: str, values: dict[str, str], errors: dict[str, str], *, type: str = "text") -> FT:
@@ -89,14 +92,19 @@ def FilterForm(action: str, values: dict[str, str], errors: dict[str, str], mess
 
 
 def ResultsTable(
-    items: list[dict[str, Any]], *, detail_url: Callable[[int], str], next_url: str | None, export_urls: dict[str, str]
+    items: list[dict[str, Any]],
+    *,
+    detail_url: Callable[[int], str],
+    next_url: str | None,
+    export_urls: dict[str, str],
+    prefs: DisplayPrefs = DEFAULT_DISPLAY,
 ) -> FT:
     if not items:
         body: FT = EmptyState("No events", "No audit events match these filters.", icon="scroll-text")
     else:
         rows = [
             Tr(
-                Td(A(_when(e["occurred_at"]), href=detail_url(e["seq"]), cls="underline")),
+                Td(A(_when(e["occurred_at"], prefs), href=detail_url(e["seq"]), cls="underline")),
                 Td(Span(e["description"]), Div(e["action"], cls=TextPresets.muted_sm)),
                 Td(e["actor"]["label"] or e["actor"]["id"] or e["actor"]["type"]),
                 Td(f"{e['target']['type']}:{e['target']['id']}" if e["target"]["type"] else "—"),
@@ -166,10 +174,16 @@ def _show(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def EventDetail(e: dict[str, Any], *, back_url: str, user_url: Callable[[str], str] | None = None) -> FT:
+def EventDetail(
+    e: dict[str, Any],
+    *,
+    back_url: str,
+    user_url: Callable[[str], str] | None = None,
+    prefs: DisplayPrefs = DEFAULT_DISPLAY,
+) -> FT:
     facts = [
         ("Event", f"#{e['seq']}"),
-        ("When", _when(e["occurred_at"])),
+        ("When", _when(e["occurred_at"], prefs)),
         ("What", f"{e['description']} ({e['action']})"),
         ("Outcome", e["outcome"]),
         ("Actor", _party(e["actor"]["type"], e["actor"]["id"], e["actor"]["label"], user_url)),
@@ -221,7 +235,7 @@ def _party(kind: str, ident: str | None, label: str | None, user_url: Callable[[
     return text
 
 
-def RecentActivity(items: list[dict[str, Any]]) -> FT:
+def RecentActivity(items: list[dict[str, Any]], *, prefs: DisplayPrefs = DEFAULT_DISPLAY) -> FT:
     """A user's own security history, for the account security page."""
     entries = [
         Li(
@@ -229,7 +243,7 @@ def RecentActivity(items: list[dict[str, Any]]) -> FT:
                 Span(e["description"], cls="font-medium"),
                 Span(" · failed", cls="text-red-700 dark:text-red-400") if e["outcome"] == "failure" else None,
             ),
-            P(f"{_when(e['occurred_at'])} · {e['ip'] or 'unknown address'}", cls=TextPresets.muted_sm),
+            P(f"{_when(e['occurred_at'], prefs)} · {e['ip'] or 'unknown address'}", cls=TextPresets.muted_sm),
             cls="py-2",
         )
         for e in items

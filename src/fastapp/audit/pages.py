@@ -15,7 +15,8 @@ from fastapp.audit import export, queries
 from fastapp.platform.context import Principal
 from fastapp.platform.errors import Invalid, NotFound
 from fastapp.platform.htmx import is_htmx
-from fastapp.ui.request import context_of, permitted, render_response, runtime_of
+from fastapp.ui.dates import DisplayPrefs
+from fastapp.ui.request import context_of, permitted, render_response, runtime_of, viewer_prefs
 
 rt = APIRouter()
 PERMISSION = "audit:read"
@@ -34,16 +35,17 @@ def _values(request: Request) -> dict[str, str]:
 async def audit_page(request: Request) -> HTMLResponse:
     _reader(request)
     values = _values(request)
+    prefs = await viewer_prefs(request)
     try:
         wanted = queries.parse_filter(**values)
     except Invalid as exc:
-        return _render(request, values, [], None, exc, status=422)
+        return _render(request, values, [], None, exc, prefs, status=422)
     before = request.query_params.get("before", "")
     cursor = int(before) if before.isdigit() else None
     async with context_of(request) as ctx:
         rows, next_cursor = await queries.page(ctx.session, wanted, before=cursor, limit=50)
         items = [queries.event_record(r) for r in rows]
-    return _render(request, values, items, next_cursor, None)
+    return _render(request, values, items, next_cursor, None, prefs)
 
 
 def _render(
@@ -52,6 +54,7 @@ def _render(
     items: list[dict[str, object]],
     next_cursor: int | None,
     error: Invalid | None,
+    prefs: DisplayPrefs,
     *,
     status: int = 200,
 ) -> HTMLResponse:
@@ -64,6 +67,7 @@ def _render(
             "CSV": c.query_url(export_page.to(), {**kept, "format": "csv"}),
             "JSON Lines": c.query_url(export_page.to(), {**kept, "format": "jsonl"}),
         },
+        prefs=prefs,
     )
     if is_htmx(request.headers) and request.headers.get("hx-target") == "audit-results":
         return HTMLResponse(to_xml(results), status_code=status)
@@ -97,6 +101,5 @@ async def event_page(request: Request, seq: int) -> HTMLResponse:
         item = queries.event_record(event)
     path = runtime_of(request).registry.user_detail_path
     user_url = (lambda ident: path.format(user_id=ident)) if path else None
-    return render_response(
-        request, f"Audit event #{seq}", c.EventDetail(item, back_url=audit_page.to(), user_url=user_url)
-    )
+    detail = c.EventDetail(item, back_url=audit_page.to(), user_url=user_url, prefs=await viewer_prefs(request))
+    return render_response(request, f"Audit event #{seq}", detail)

@@ -22,7 +22,6 @@ from fasthtml.common import (
     Span,
     Summary,
     Td,
-    Time,
     Tr,
     Ul,
 )
@@ -30,6 +29,7 @@ from monsterui.franken import Button, ButtonT, Card, TextPresets, UkIcon
 
 from fastapp.files.models import FileStatus, StoredFile
 from fastapp.ui.components import CsrfField, DataTable, EmptyState, FormField, PageHeading, SelectField, SubmitButton
+from fastapp.ui.dates import DEFAULT_DISPLAY, DateTime, DisplayPrefs
 
 RESULTS_ID = "file-results"
 #: The event app.js fires on the results region once uploads are done: it reloads itself.
@@ -87,8 +87,8 @@ def query_url(path: str, values: dict[str, str]) -> str:
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
-def _when(value: datetime) -> FT:
-    return Time(value.strftime("%Y-%m-%d %H:%M UTC"), datetime=value.isoformat())
+def _when(value: datetime, prefs: DisplayPrefs = DEFAULT_DISPLAY) -> FT:
+    return DateTime(value, prefs)
 
 
 def StatusBadge(status: str) -> FT:
@@ -264,6 +264,7 @@ def FileRow(
     *,
     rename_value: str | None = None,
     rename_error: str | None = None,
+    prefs: DisplayPrefs = DEFAULT_DISPLAY,
 ) -> FT:
     """One file with its actions: preview, download, rename (inline), delete (asks first)."""
     ok = servable(row)
@@ -307,7 +308,7 @@ def FileRow(
     return Tr(
         Td(name, P(row.content_type, cls=TextPresets.muted_sm)),
         Td(format_bytes(row.size), cls="whitespace-nowrap"),
-        Td(_when(row.created_at), cls="whitespace-nowrap"),
+        Td(_when(row.created_at, prefs), cls="whitespace-nowrap"),
         Td(StatusBadge(row.status)),
         # relative: the sr-only labels are positioned; their box must stay inside the scrolling table.
         Td(Div(*(a for a in actions if a is not None), cls="flex flex-wrap items-start gap-2"), cls="relative"),
@@ -315,12 +316,20 @@ def FileRow(
     )
 
 
-def DeletedRow(row: StoredFile, restore_url: str, purge_at: datetime, csrf: str, back: str) -> FT:
+def DeletedRow(
+    row: StoredFile,
+    restore_url: str,
+    purge_at: datetime,
+    csrf: str,
+    back: str,
+    *,
+    prefs: DisplayPrefs = DEFAULT_DISPLAY,
+) -> FT:
     return Tr(
         Td(Span(row.name, cls="break-all")),
         Td(format_bytes(row.size), cls="whitespace-nowrap"),
-        Td(_when(row.deleted_at) if row.deleted_at else "", cls="whitespace-nowrap"),
-        Td(_when(purge_at), cls="whitespace-nowrap"),
+        Td(_when(row.deleted_at, prefs) if row.deleted_at else "", cls="whitespace-nowrap"),
+        Td(_when(purge_at, prefs), cls="whitespace-nowrap"),
         Td(
             Form(
                 CsrfField(csrf),

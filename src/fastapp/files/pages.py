@@ -44,7 +44,7 @@ from fastapp.platform.errors import (
 from fastapp.platform.htmx import is_htmx
 from fastapp.ui.components import OobToast, Toast
 from fastapp.ui.layout import Page
-from fastapp.ui.request import page_context, render_response
+from fastapp.ui.request import page_context, render_response, viewer_prefs
 
 rt = APIRouter()
 #: Where app.js sends each file: ``files.api``'s upload route under the API's mount (the layers
@@ -163,10 +163,11 @@ async def _results(
     csrf = csrf_token(request.scope)
     back = _back(values)
     retention = timedelta(days=services.settings_of(ctx).purge_days)
+    prefs = await viewer_prefs(request)
     rows = [
-        c.DeletedRow(row, restore_file.to(file_id=str(row.id)), row.deleted_at + retention, csrf, back)
+        c.DeletedRow(row, restore_file.to(file_id=str(row.id)), row.deleted_at + retention, csrf, back, prefs=prefs)
         if deleted and row.deleted_at is not None
-        else c.FileRow(row, _urls(row), csrf, back, **_rename_state(row, failed_rename))
+        else c.FileRow(row, _urls(row), csrf, back, prefs=prefs, **_rename_state(row, failed_rename))
         for row in found.items
     ]
     page = found.page
@@ -321,14 +322,16 @@ async def rename_file(request: Request, file_id: str) -> Response:
     try:
         async with _context(request) as ctx:
             row = await services.rename(ctx, ident, name)
-            fresh = c.FileRow(row, _urls(row), csrf, back)
+            fresh = c.FileRow(row, _urls(row), csrf, back, prefs=await viewer_prefs(request))
     except Invalid as exc:
         message = exc.fields.get("name") or exc.detail
         if not is_htmx(request.headers):
             return await _page(request, _values_of(back), failed_rename=(ident, name, message), status=422)
         async with _context(request) as ctx:
             row = await services.get_file(ctx, ident)
-            failed = c.FileRow(row, _urls(row), csrf, back, rename_value=name, rename_error=message)
+            failed = c.FileRow(
+                row, _urls(row), csrf, back, rename_value=name, rename_error=message, prefs=await viewer_prefs(request)
+            )
         return HTMLResponse(to_xml(failed), status_code=422)
     if is_htmx(request.headers):
         return HTMLResponse(to_xml((fresh, OobToast(NOTICES["renamed"], "success"))))

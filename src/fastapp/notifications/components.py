@@ -20,7 +20,6 @@ from fasthtml.common import (
     Select,
     Span,
     Summary,
-    Time,
     Ul,
 )
 from monsterui.franken import H2, Button, ButtonT, Card, Switch, TextPresets, UkIcon
@@ -29,14 +28,15 @@ from fastapp.notifications.kinds import Category, Frequency
 from fastapp.notifications.models import Notification
 from fastapp.notifications.services import CategoryPreference
 from fastapp.ui.components import CsrfField, EmptyState, FormErrors, PageHeading, SelectField, SubmitButton
+from fastapp.ui.dates import DEFAULT_DISPLAY, DateTime, DisplayPrefs
 
 VIEWS = (("all", "All"), ("unread", "Unread"), ("archived", "Archived"))
 RESULTS_ID = "notification-results"
 PREFERENCES_ID = "preferences-form"
 
 
-def _when(value: datetime) -> FT:
-    return Time(value.strftime("%Y-%m-%d %H:%M UTC"), datetime=value.isoformat())
+def _when(value: datetime, prefs: DisplayPrefs = DEFAULT_DISPLAY) -> FT:
+    return DateTime(value, prefs)
 
 
 def query_url(path: str, values: dict[str, str]) -> str:
@@ -94,7 +94,15 @@ def _action_form(
     )
 
 
-def NotificationItem(row: Notification, *, category: str, csrf: str, back: str, urls: Callable[[str, str], str]) -> FT:
+def NotificationItem(
+    row: Notification,
+    *,
+    category: str,
+    csrf: str,
+    back: str,
+    urls: Callable[[str, str], str],
+    prefs: DisplayPrefs = DEFAULT_DISPLAY,
+) -> FT:
     """One notification with its actions; ``urls(action, id)`` gives each action's URL."""
     ident = str(row.id)
     unread = row.read_at is None
@@ -117,7 +125,7 @@ def NotificationItem(row: Notification, *, category: str, csrf: str, back: str, 
                 Span(title, cls="font-semibold" if unread else ""),
             ),
             P(row.body, cls="break-words") if row.body else None,
-            P(_when(row.created_at), f" · {category}", cls=TextPresets.muted_sm),
+            P(_when(row.created_at, prefs), f" · {category}", cls=TextPresets.muted_sm),
             cls="min-w-0 space-y-1",
         ),
         Div(*actions, cls="flex flex-wrap gap-2"),

@@ -24,7 +24,7 @@ from fastapp.platform.csrf import csrf_token
 from fastapp.platform.errors import Invalid, NotFound, PermissionDenied, Unauthenticated
 from fastapp.platform.htmx import is_htmx
 from fastapp.ui.components import OobToast
-from fastapp.ui.request import context_of, render_response, runtime_of
+from fastapp.ui.request import context_of, render_response, runtime_of, viewer_prefs
 
 rt = APIRouter()
 NOTICES = {
@@ -93,8 +93,11 @@ async def _results(request: Request, ctx: Context, values: dict[str, str], curso
     labels = {k: cat.label for k, cat in _categories(request).items()}
     csrf = csrf_token(request.scope)
     back = _back(values)
+    prefs = await viewer_prefs(request)
     items = [
-        c.NotificationItem(row, category=labels.get(row.category, row.category), csrf=csrf, back=back, urls=_urls)
+        c.NotificationItem(
+            row, category=labels.get(row.category, row.category), csrf=csrf, back=back, urls=_urls, prefs=prefs
+        )
         for row in page.items
     ]
     empty = {
@@ -149,6 +152,7 @@ async def _change(request: Request, notification_id: str, action: str, next: str
             csrf=csrf_token(request.scope),
             back=_safe_back(next),
             urls=_urls,
+            prefs=await viewer_prefs(request),
         )
     if is_htmx(request.headers):
         return HTMLResponse(to_xml((item, OobToast(NOTICES[action], "success"))))

@@ -62,6 +62,12 @@ class Registry:
     #: Widgets shown in the page header for a signed-in user, left of the account menu:
     #: ``(request) -> FT | None`` (the notification bell).
     header_widgets: list[Callable[[Any], Any]] = field(default_factory=list)
+    #: Application fields of the user profile (``accounts.profile.ProfileField``), in display
+    #: order; their values are kept in ``User.profile_extra`` (see docs/development.md).
+    profile_fields: list[Any] = field(default_factory=list)
+    #: ``async def lookup(runtime, user_id) -> ui.dates.DisplayPrefs`` (set by accounts): how
+    #: pages of any domain show dates in the viewer's timezone and formats.
+    display_preferences: Callable[[Any, Any], Awaitable[Any]] | None = None
 
     def add_notification_category(self, category: Any) -> None:
         if category.key in self.notification_categories:

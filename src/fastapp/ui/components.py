@@ -11,6 +11,7 @@ from fasthtml.common import (
     Caption,
     Div,
     Form,
+    Img,
     Input,
     Label,
     Option,
@@ -155,8 +156,9 @@ def SubmitButton(label: str, *, destructive: bool = False) -> FT:
     return Button(label, cls=ButtonT.destructive if destructive else ButtonT.primary, type="submit")
 
 
-def AccountMenu(links: dict[str, str], *, signed_in: bool, csrf: str) -> FT | None:
-    """Sign in / sign up for visitors; the account page and sign-out for a signed-in user."""
+def AccountMenu(links: dict[str, str], *, signed_in: bool, csrf: str, avatar: str | None = None) -> FT | None:
+    """Sign in / sign up for visitors; the account page and sign-out for a signed-in user, with
+    their avatar (``avatar``: its URL) linking to their profile when the app has one."""
     if not links:
         return None
     if not signed_in:
@@ -166,6 +168,15 @@ def AccountMenu(links: dict[str, str], *, signed_in: bool, csrf: str) -> FT | No
             cls="flex items-center gap-2",
         )
     return Div(
+        A(
+            Img(src=avatar, alt="", width="32", height="32", cls="rounded-full"),
+            Span("Your profile", cls="sr-only"),
+            href=links["profile"],
+            cls="inline-flex rounded-full",
+            id="account-avatar",
+        )
+        if avatar and links.get("profile")
+        else None,
         A(
             UkIcon("user", height=16, width=16, aria_hidden="true"),
             Span("Account"),

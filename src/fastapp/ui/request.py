@@ -16,7 +16,9 @@ from fastapp.platform.errors import PermissionDenied, Unauthenticated
 from fastapp.platform.htmx import is_htmx
 from fastapp.platform.middleware import csp_nonce
 from fastapp.platform.registry import SIGNED_IN
+from fastapp.platform.scope import state
 from fastapp.ui.components import AccountMenu
+from fastapp.ui.dates import DEFAULT_DISPLAY, DisplayPrefs
 from fastapp.ui.layout import THEME_MODES, NavItem, Page, PageContext, ThemeMode
 
 THEME_COOKIE = "fastapp_theme"
@@ -41,12 +43,31 @@ def theme_of(request: Request) -> ThemeMode:
     return "system"
 
 
+async def viewer_prefs(request: Request) -> DisplayPrefs:
+    """How the signed-in viewer wants dates shown (``registry.display_preferences``, which the
+    accounts domain answers from a cache); the defaults for visitors. Kept per request."""
+    found = state(request.scope).get("display_prefs")
+    if isinstance(found, DisplayPrefs):
+        return found
+    principal = principal_of(request.scope)
+    runtime = runtime_of(request)
+    lookup = runtime.registry.display_preferences
+    prefs = DEFAULT_DISPLAY
+    if principal is not None and lookup is not None:
+        value = await lookup(runtime, principal.user_id)
+        prefs = value if isinstance(value, DisplayPrefs) else DEFAULT_DISPLAY
+    state(request.scope)["display_prefs"] = prefs
+    return prefs
+
+
 def page_context(request: Request) -> PageContext:
     """The shell's view of ``request``; the pages app keeps product, assets and nav in its state."""
     app_state = request.app.state
     token = csrf_token(request.scope)
     principal = principal_of(request.scope)
-    account = AccountMenu(getattr(app_state, "account_links", {}), signed_in=principal is not None, csrf=token)
+    links = getattr(app_state, "account_links", {})
+    avatar = links.get("avatar", "").format(user_id=principal.user_id) if principal is not None else None
+    account = AccountMenu(links, signed_in=principal is not None, csrf=token, avatar=avatar or None)
     widgets = (
         tuple(w for w in (make(request) for make in getattr(app_state, "header_widgets", ())) if w is not None)
         if principal is not None
