@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from fastapp.api.deps import ContextDep
+from fastapp.app import build_registry, create_app
+from fastapp.config import Config
 from fastapp.platform.errors import NotFound, RateLimited
 from fastapp.platform.registry import Registry
-from tests.conftest import client_for, make_config
+from tests.conftest import client_for, make_config, started
 
 
 class Item(BaseModel):
@@ -104,3 +108,37 @@ async def test_debug_mode_names_the_exception(tmp_path: Path, database_url: str,
     async with client_for(make_config(tmp_path, database_url, debug=True), registry=registry) as http:
         response = await http.get("/api/v1/crash")
     assert response.json()["exception"] == "RuntimeError: secret detail"
+
+
+async def test_an_api_write_commits_before_its_response_starts(config: Config) -> None:
+    """Else a client could see success for a write that then fails to commit, or read ahead of
+    its own write (a token refused just after it was issued)."""
+    seen: dict[str, bool] = {"response_started": False}
+    registry = build_registry()
+    router = APIRouter()
+
+    @router.post("/touch")
+    async def touch(ctx: ContextDep) -> dict[str, bool]:
+        async def committed() -> None:
+            seen["committed_before_response"] = not seen["response_started"]
+
+        ctx.on_commit(committed)
+        return {"ok": True}
+
+    registry.api_routers.append(router)
+    application = create_app(config, registry=registry)
+
+    async def watching(scope: Any, receive: Any, send: Any) -> None:
+        async def tell(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                seen["response_started"] = True
+            await send(message)
+
+        await application(scope, receive, tell)
+
+    async with started(watching) as running:
+        transport = httpx.ASGITransport(app=running)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            response = await http.post("/api/v1/touch")
+    assert response.status_code == 200, response.text
+    assert seen.get("committed_before_response") is True

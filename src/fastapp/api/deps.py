@@ -56,7 +56,9 @@ async def get_context(request: Request) -> AsyncIterator[Context]:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-ContextDep = Annotated[Context, Depends(get_context)]
+# scope="function": the transaction commits before the response is sent, so a client never sees
+# success for a write that then fails to commit, nor reads ahead of its own write.
+ContextDep = Annotated[Context, Depends(get_context, scope="function")]
 OptionalPrincipalDep = Annotated[Principal | None, Depends(get_principal)]
 PrincipalDep = Annotated[Principal, Depends(require_principal)]
 VerifiedPrincipalDep = Annotated[Principal, Depends(require_verified)]
