@@ -166,3 +166,32 @@ def axe_violations(page: Any) -> list[str]:
         for v in results.response["violations"]
         if v.get("impact") in {"serious", "critical"}
     ]
+
+
+#: True once no finite animation is running (toasts, progress bars): an axe scan mid-fade would
+#: see half-transparent text.
+ANIMATIONS_DONE = (
+    "document.getAnimations().every(a => a.playState !== 'running'"
+    " || a.effect.getComputedTiming().iterations === Infinity)"
+)
+
+
+def assert_clean(watched: Watched, *, wait_s: float = 30) -> None:
+    """No console error, no CSP violation, and no serious or critical axe finding on the page."""
+    deadline = time.monotonic() + wait_s  # polled from here: in-page polling would need eval (CSP)
+    while not watched.page.evaluate(ANIMATIONS_DONE) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watched.console_errors == []
+    assert watched.csp_violations() == []
+    assert axe_violations(watched.page) == []
+
+
+def assert_fits(page: Any) -> None:
+    """The page does not scroll sideways at its current width (the culprits are named if it does)."""
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    wide = page.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1)"
+        ".filter(e => !e.closest('.overflow-x-auto') || e.classList.contains('overflow-x-auto'))"
+        ".slice(0, 12).map(e => e.tagName + '.' + e.className + '#' + e.id + ' w=' + e.getBoundingClientRect().width)"
+    )
+    assert overflow <= 0, f"the page scrolls sideways by {overflow}px: {wide}"

@@ -8,15 +8,9 @@ from typing import Any
 import pytest
 
 from tests.accounts.conftest import STRONG
-from tests.e2e.conftest import Server, Watched, axe_violations, create_admin
+from tests.e2e.conftest import Server, Watched, assert_clean, assert_fits, create_admin
 
 pytestmark = pytest.mark.e2e
-
-
-def _clean(watched: Watched) -> None:
-    assert watched.console_errors == []
-    assert watched.csp_violations() == []
-    assert axe_violations(watched.page) == []
 
 
 def test_an_owner_creates_and_assigns_a_role(server: Server, watched: Watched) -> None:
@@ -32,7 +26,7 @@ def test_an_owner_creates_and_assigns_a_role(server: Server, watched: Watched) -
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Roles").click()
     page.wait_for_url("**/admin/roles")
     assert page.locator("h1").inner_text() == "Roles"
-    _clean(watched)
+    assert_clean(watched)
 
     page.get_by_label("Name", exact=True).fill("support")
     page.get_by_label("Description").fill("Answers users")
@@ -41,54 +35,44 @@ def test_an_owner_creates_and_assigns_a_role(server: Server, watched: Watched) -
     page.get_by_role("button", name="Create role").click()
     page.get_by_text("The role support was created.").wait_for()
     assert page.get_by_role("row", name="support").count() == 1
-    _clean(watched)
+    assert_clean(watched)
 
     page.get_by_label("Email of the account").fill("helper@example.com")
     page.get_by_label("Role", exact=True).select_option("support")
     page.get_by_role("button", name="Assign role").click()
     page.get_by_text("helper@example.com now has the role support").wait_for()
-    _clean(watched)
+    assert_clean(watched)
 
     page.set_viewport_size({"width": 360, "height": 740})
     page.reload()
-    _assert_fits(page)
-    _clean(watched)
+    assert_fits(page)
+    assert_clean(watched)
     page.set_viewport_size({"width": 1280, "height": 800})
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
     page.wait_for_url("**/admin/audit")
     assert page.locator("h1").inner_text() == "Audit log"
-    _clean(watched)
+    assert_clean(watched)
     page.get_by_label("Action").select_option("user.role.changed")
     page.get_by_role("button", name="Show events").click()
     page.wait_for_url("**/admin/audit?*action=user.role.changed*")
     rows = page.locator("#audit-results tbody tr")
     assert rows.count() == 1, [rows.nth(i).inner_text() for i in range(rows.count())]
     assert "Changed a user's role" in rows.first.inner_text()
-    _clean(watched)
+    assert_clean(watched)
     listing = page.url
     rows.first.get_by_role("link").click()
     page.wait_for_url("**/admin/audit/*")
     assert page.get_by_text("What changed").count() == 1
-    _clean(watched)
+    assert_clean(watched)
     detail = page.url
     page.locator("a[href^='/admin/users/']").last.click()  # the target: the user whose role changed
     page.wait_for_url("**/admin/users/*")
     assert page.get_by_role("definition").filter(has_text="helper@example.com").count() == 1
     assert page.get_by_text("Opening this page is recorded in the audit log.").count() == 1
-    _clean(watched)
+    assert_clean(watched)
     page.set_viewport_size({"width": 360, "height": 740})
     for url in (page.url, detail, listing, server.url + "/admin/jobs"):
         page.goto(url)
-        _assert_fits(page)
-        _clean(watched)
-
-
-def _assert_fits(page: Any) -> None:
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    wide = page.evaluate(
-        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1)"
-        ".filter(e => !e.closest('.overflow-x-auto') || e.classList.contains('overflow-x-auto'))"
-        ".slice(0, 12).map(e => e.tagName + '.' + e.className + '#' + e.id + ' w=' + e.getBoundingClientRect().width)"
-    )
-    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 360px: {wide}"
+        assert_fits(page)
+        assert_clean(watched)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from fastapp.notifications.models import EmailEvent, EmailMessage, EmailSuppression
 from tests.accounts.conftest import STRONG
-from tests.e2e.conftest import Server, Watched, axe_violations, create_admin
+from tests.e2e.conftest import Server, Watched, assert_clean, assert_fits, create_admin
 
 pytestmark = pytest.mark.e2e
 ADMIN = "mail-admin@example.com"
@@ -68,22 +68,6 @@ def _seed(server: Server) -> None:
     engine.dispose()
 
 
-def _clean(watched: Watched) -> None:
-    assert watched.console_errors == []
-    assert watched.csp_violations() == []
-    assert axe_violations(watched.page) == []
-
-
-def _assert_fits(page: Any) -> None:
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    wide = page.evaluate(
-        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1)"
-        ".filter(e => !e.closest('.overflow-x-auto') || e.classList.contains('overflow-x-auto'))"
-        ".slice(0, 12).map(e => e.tagName + '.' + e.className + '#' + e.id + ' w=' + e.getBoundingClientRect().width)"
-    )
-    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 360px: {wide}"
-
-
 def test_an_admin_reads_the_figures_and_manages_suppressions(server: Server, watched: Watched) -> None:
     create_admin(server, ADMIN, STRONG)
     _seed(server)
@@ -98,13 +82,13 @@ def test_an_admin_reads_the_figures_and_manages_suppressions(server: Server, wat
     page.wait_for_url("**/admin/email")
     assert page.locator("h1").inner_text() == "Email"
     assert page.get_by_role("img", name="Messages sent per day").count() == 1
-    _clean(watched)
+    assert_clean(watched)
     overview = page.url
 
     page.get_by_role("link", name="messages of e2e_welcome on").first.click()
     page.wait_for_url("**/admin/email/messages?template=e2e_welcome*")
     assert page.locator("tbody tr").count() == 6
-    _clean(watched)
+    assert_clean(watched)
     messages = page.url
     page.get_by_label("Status").select_option("bounced")
     page.get_by_role("button", name="Show messages").click()
@@ -113,7 +97,7 @@ def test_an_admin_reads_the_figures_and_manages_suppressions(server: Server, wat
     page.locator("tbody tr a").first.click()
     page.wait_for_url("**/admin/email/messages/*")
     assert page.get_by_role("list", name="Events, oldest first").locator("li").count() == 2
-    _clean(watched)
+    assert_clean(watched)
     detail = page.url
 
     page.get_by_role("navigation", name="Email administration").get_by_role("link", name="Templates").click()
@@ -121,7 +105,7 @@ def test_an_admin_reads_the_figures_and_manages_suppressions(server: Server, wat
     assert page.locator("iframe[sandbox]").count() >= 11
     preview = page.frame_locator("iframe[title='HTML part of the verify_email mail']")
     assert preview.get_by_role("link", name="Confirm email address").count() == 1
-    _clean(watched)
+    assert_clean(watched)
     templates = page.url
 
     page.get_by_role("navigation", name="Email administration").get_by_role("link", name="Suppressions").click()
@@ -131,16 +115,16 @@ def test_an_admin_reads_the_figures_and_manages_suppressions(server: Server, wat
     page.get_by_role("button", name="Suppress address").click()
     page.get_by_text("The address was added to the suppression list.").wait_for()
     assert page.get_by_role("row", name="trap@example.com").count() == 1
-    _clean(watched)
+    assert_clean(watched)
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("row", name="trap@example.com").get_by_role("button", name="Lift").click()
     page.get_by_text("The suppression was lifted").wait_for()
     assert page.get_by_role("row", name="trap@example.com").count() == 0
-    _clean(watched)
+    assert_clean(watched)
     suppressions = page.url.split("?")[0]
 
     page.set_viewport_size({"width": 360, "height": 740})
     for url in (overview, messages, detail, templates, suppressions):
         page.goto(url)
-        _assert_fits(page)
-        _clean(watched)
+        assert_fits(page)
+        assert_clean(watched)

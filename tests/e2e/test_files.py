@@ -8,14 +8,13 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
 from PIL import Image
 
 from tests.accounts.conftest import STRONG
-from tests.e2e.conftest import Server, Watched, axe_violations, create_admin
+from tests.e2e.conftest import Server, Watched, assert_clean, assert_fits, axe_violations, create_admin
 
 pytestmark = pytest.mark.e2e
 
@@ -23,10 +22,6 @@ OWNER = "files-owner@example.com"
 MEMBER = "files-member@example.com"
 WAIT_S = 30  # a ceiling against hanging, not a measurement
 # Finite animations (a toast popping in) done: axe would judge colours half-way through a fade.
-ANIMATIONS_DONE = (
-    "document.getAnimations().every(a => a.playState !== 'running'"
-    " || a.effect.getComputedTiming().iterations === Infinity)"
-)
 
 
 def _png() -> bytes:
@@ -41,20 +36,6 @@ def _sign_in(page: Any, server: Server, email: str) -> None:
     page.get_by_label("Password", exact=True).fill(STRONG)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/account/security")
-
-
-def _clean(watched: Watched) -> None:
-    deadline = time.monotonic() + WAIT_S  # polled from here: in-page polling would need eval (CSP)
-    while not watched.page.evaluate(ANIMATIONS_DONE) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert watched.console_errors == []
-    assert watched.csp_violations() == []
-    assert axe_violations(watched.page) == []
-
-
-def _assert_fits(page: Any) -> None:
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 360px"
 
 
 def _row(page: Any, name: str) -> Any:
@@ -75,7 +56,7 @@ def test_a_member_uploads_previews_renames_deletes_and_restores(server: Server, 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Files", exact=True).click()
     page.wait_for_url("**/files")
     page.get_by_text("No files yet").wait_for()
-    _clean(watched)
+    assert_clean(watched)
 
     # The picker is a labelled file input: two files at once, one progress bar each.
     page.get_by_label("Choose files to upload").set_input_files(
@@ -107,7 +88,7 @@ def test_a_member_uploads_previews_renames_deletes_and_restores(server: Server, 
     # The browser logs the refused request itself; nothing else may be logged.
     assert [e for e in watched.console_errors if "422" not in e] == []
     watched.console_errors.clear()
-    _clean(watched)
+    assert_clean(watched)
 
     # Dropping a file on the zone uploads it the same way.
     page.evaluate(
@@ -148,7 +129,7 @@ def test_a_member_uploads_previews_renames_deletes_and_restores(server: Server, 
     page.get_by_role("link", name="Recently deleted").click()
     page.wait_for_url("**/files?view=deleted")
     _row(page, "groceries.txt").wait_for()
-    _clean(watched)
+    assert_clean(watched)
     page.get_by_role("button", name="Restore groceries.txt").click()
     page.locator("#toasts").get_by_text("Restored.").wait_for()
     page.get_by_text("Nothing deleted").wait_for()
@@ -158,8 +139,8 @@ def test_a_member_uploads_previews_renames_deletes_and_restores(server: Server, 
     page.set_viewport_size({"width": 360, "height": 740})
     for path in ("/files", "/files?view=deleted"):
         page.goto(server.url + path)
-        _assert_fits(page)
-        _clean(watched)
+        assert_fits(page)
+        assert_clean(watched)
 
     # The administrator's view of it.
     admin_context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -178,6 +159,6 @@ def test_a_member_uploads_previews_renames_deletes_and_restores(server: Server, 
         admin.set_viewport_size({"width": 360, "height": 740})
         for path in ("/admin/files", "/admin/files/usage", "/admin/files/quarantine"):
             admin.goto(server.url + path)
-            _assert_fits(admin)
+            assert_fits(admin)
     finally:
         admin_context.close()

@@ -11,15 +11,9 @@ import pyotp
 import pytest
 
 from tests.accounts.conftest import STRONG
-from tests.e2e.conftest import Server, Watched, axe_violations
+from tests.e2e.conftest import Server, Watched, assert_clean
 
 pytestmark = pytest.mark.e2e
-
-
-def _clean(watched: Watched) -> None:
-    assert watched.console_errors == []
-    assert watched.csp_violations() == []
-    assert axe_violations(watched.page) == []
 
 
 def _sign_in(page: Any, server: Server, email: str) -> None:
@@ -34,34 +28,34 @@ def test_sign_up_verify_sign_in_and_end_the_other_session(server: Server, watche
     email = "grace@example.com"
     page.goto(server.url + "/")
     page.get_by_role("link", name="Sign up").click()
-    _clean(watched)
+    assert_clean(watched)
     page.get_by_label("Name").fill("Grace")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(STRONG)
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url("**/check-email?sent=verify")
     assert "Check your email" in page.locator("h1").inner_text()
-    _clean(watched)
+    assert_clean(watched)
 
     page.goto(server.url + "/dev/mail")
-    _clean(watched)
+    assert_clean(watched)
     page.get_by_role("link", name="Confirm your email address").first.click()
-    _clean(watched)
+    assert_clean(watched)
     verify = page.locator("a[href*='/verify-email?token=']").first.get_attribute("href")
     assert verify is not None
     page.goto(verify if verify.startswith("http") else server.url + verify)
-    _clean(watched)
+    assert_clean(watched)
     page.get_by_role("button", name="Confirm my email address").click()
     assert "Email confirmed" in page.locator("h1").inner_text()
 
     _sign_in(page, server, email)
     page.wait_for_url("**/account/security")
-    _clean(watched)
+    assert_clean(watched)
 
     # Two-factor sign-in: set up with the QR page's key, then sign out and back in with a code.
     page.get_by_role("button", name="Set up two-factor sign-in").click()
     assert page.locator("svg").first.is_visible()
-    _clean(watched)
+    assert_clean(watched)
     secret = page.locator("code").first.inner_text().strip()
     setup_step = int(time.time() // 30)
     page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).at(setup_step * 30))
@@ -69,13 +63,13 @@ def test_sign_up_verify_sign_in_and_end_the_other_session(server: Server, watche
     recovery_codes = page.locator("pre").inner_text().split()
     assert len(recovery_codes) == 10
     recovery = recovery_codes[0]
-    _clean(watched)
+    assert_clean(watched)
     page.get_by_role("link", name="Done").click()
     page.get_by_role("button", name="Sign out").first.click()
     page.wait_for_url(server.url + "/")
     _sign_in(page, server, email)
     assert "Two-factor sign-in" in page.locator("h1").inner_text()
-    _clean(watched)
+    assert_clean(watched)
     # The set-up spent the current code; the next 30-second step is accepted too.
     page.get_by_label("Code").fill(pyotp.TOTP(secret).at((setup_step + 1) * 30))
     page.get_by_role("button", name="Continue").click()
@@ -91,7 +85,7 @@ def test_sign_up_verify_sign_in_and_end_the_other_session(server: Server, watche
         page.reload()
         sessions = page.get_by_role("list", name="Your sessions").locator("li")
         assert sessions.count() == 2
-        _clean(watched)
+        assert_clean(watched)
         page.get_by_role("button", name="End session").click()
         page.wait_for_url("**/account/security")
         assert page.get_by_role("list", name="Your sessions").locator("li").count() == 1

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.accounts.conftest import STRONG
-from tests.e2e.conftest import Server, Watched, axe_violations, create_admin, serve
+from tests.e2e.conftest import Server, Watched, assert_clean, assert_fits, create_admin, serve
 from tests.platform.test_mail import Recorder, parse, smtp_server
 
 pytestmark = pytest.mark.e2e
@@ -92,24 +92,6 @@ def _count(server: Server, sql: str, *args: object) -> int:
 
 
 # Finite animations (a toast popping in) done: axe would judge colours half-way through a fade.
-ANIMATIONS_DONE = (
-    "document.getAnimations().every(a => a.playState !== 'running'"
-    " || a.effect.getComputedTiming().iterations === Infinity)"
-)
-
-
-def _clean(watched: Watched) -> None:
-    deadline = time.monotonic() + WAIT_S  # polled from here: in-page polling would need eval (CSP)
-    while not watched.page.evaluate(ANIMATIONS_DONE) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert watched.console_errors == []
-    assert watched.csp_violations() == []
-    assert axe_violations(watched.page) == []
-
-
-def _assert_fits(page: Any) -> None:
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 360px"
 
 
 def _assign(admin: Any, server: Server, role: str) -> None:
@@ -161,7 +143,7 @@ def test_a_granted_role_reaches_the_member_live_and_by_mail(
         page.get_by_role("button", name="Save preferences").click()
         page.locator("#toasts").get_by_text("Your notification settings are saved.").wait_for()
         assert page.get_by_label("Security: by email").is_disabled()
-        _clean(watched)
+        assert_clean(watched)
 
         notes = (
             "SELECT count(*) FROM notifications WHERE kind = 'account.role_granted'"
@@ -198,20 +180,20 @@ def test_the_pages_are_accessible_keyboard_usable_and_fit_a_phone(mailing_server
     _sign_in(page, mailing_server, phone)
     for path in ("/notifications", "/settings/notifications", "/notifications?view=archived"):
         page.goto(mailing_server.url + path)
-        _clean(watched)
+        assert_clean(watched)
     page.get_by_text("Nothing archived").wait_for()
 
     page.set_viewport_size({"width": 360, "height": 740})
     for path in ("/settings/notifications", "/notifications"):
         page.goto(mailing_server.url + path)
-        _assert_fits(page)
-        _clean(watched)
+        assert_fits(page)
+        assert_clean(watched)
     page.locator('[data-bell-toggle][aria-label="Notifications, 1 unread"]').wait_for()
     page.locator("[data-bell-toggle]").focus()
     page.keyboard.press("Enter")  # the bell opens from the keyboard; its list loads then
     page.locator("#notification-menu").get_by_text("New: You now have the member role").wait_for()
-    _assert_fits(page)
-    _clean(watched)
+    assert_fits(page)
+    assert_clean(watched)
     page.keyboard.press("Escape")
     assert page.locator("[data-bell-menu]").get_attribute("open") is None
 
@@ -229,4 +211,4 @@ def test_the_pages_are_accessible_keyboard_usable_and_fit_a_phone(mailing_server
     page.keyboard.press("Enter")
     page.locator("#toasts").get_by_text("Marked as read.").wait_for()
     page.locator('[data-bell-toggle][aria-label="Notifications"]').wait_for()  # told live: none unread
-    _clean(watched)
+    assert_clean(watched)

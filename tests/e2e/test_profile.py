@@ -12,21 +12,14 @@ import pytest
 from PIL import Image
 
 from tests.accounts.conftest import STRONG
-from tests.e2e.conftest import Server, Watched, axe_violations, create_admin
+from tests.e2e.conftest import Server, Watched, assert_clean, assert_fits, create_admin
 
 pytestmark = pytest.mark.e2e
 
 
-def _clean(watched: Watched) -> None:
-    assert watched.console_errors == []
-    assert watched.csp_violations() == []
-    assert axe_violations(watched.page) == []
-
-
 def _no_sideways_scroll(page: Any) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
-    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 360px"
+    assert_fits(page)
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -48,7 +41,7 @@ def test_profile_avatar_preferences_and_deactivation(
     sessions_before = page.locator("text=last active").first.inner_text()
 
     page.goto(server.url + "/account/profile")
-    _clean(watched)
+    assert_clean(watched)
     _no_sideways_scroll(page)
 
     # The profile: an error inline (HTMX), then a save.
@@ -59,7 +52,7 @@ def test_profile_avatar_preferences_and_deactivation(
     # The refusal is a 422 the browser and htmx log: expected here, nothing else is.
     assert all("422" in e for e in watched.console_errors), watched.console_errors
     watched.console_errors.clear()
-    _clean(watched)
+    assert_clean(watched)
     page.get_by_label("Timezone").fill("Asia/Tokyo")
     page.get_by_label("Bio").fill("Mathematician.")
     page.get_by_role("button", name="Save profile").click()
@@ -75,7 +68,7 @@ def test_profile_avatar_preferences_and_deactivation(
     page.get_by_text("Your picture is saved.").wait_for()
     header_avatar = page.locator("#account-avatar img")
     assert header_avatar.evaluate("img => img.complete && img.naturalWidth") == 64
-    _clean(watched)
+    assert_clean(watched)
 
     # Preferences: dark theme and 12-hour US dates; the shell and the dates follow.
     page.get_by_label("Theme", exact=True).last.select_option("dark")
@@ -88,16 +81,16 @@ def test_profile_avatar_preferences_and_deactivation(
     sessions_after = page.locator("text=last active").first.inner_text()
     assert sessions_after != sessions_before
     assert "JST" in sessions_after and ("AM" in sessions_after or "PM" in sessions_after)
-    _clean(watched)
+    assert_clean(watched)
 
     # Deactivate (the sign-in is recent), then sign in again and reactivate.
     page.goto(server.url + "/account/profile")
     page.get_by_role("button", name="Deactivate my account").click()
     page.wait_for_url("**/account/deactivated")
-    _clean(watched)
+    assert_clean(watched)
     _sign_in(page, server, email)
     page.get_by_role("button", name="Reactivate my account").wait_for()
-    _clean(watched)
+    assert_clean(watched)
     _no_sideways_scroll(page)
     page.get_by_role("button", name="Reactivate my account").click()
     page.get_by_role("heading", name="Your account is active again").wait_for()
