@@ -19,18 +19,15 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from api_me import admin
+from api_me import migrated_database
 from http_baseline import HERE
-from sqlalchemy.engine import make_url
 
 RESULTS = HERE / "results" / "admin_users.jsonl"
 TARGET_MS = 100.0
@@ -201,25 +198,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.users, args.repeats = 5_000, 5
-    pg = os.environ.get("FASTAPP_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    admin_url = make_url(pg).set(drivername="postgresql+asyncpg")
-    name = f"fastapp_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(admin(str(admin_url.render_as_string(False)), f'CREATE DATABASE "{name}"'))
     began = time.perf_counter()
-    try:
-        with tempfile.TemporaryDirectory() as var:
-            for variable in [k for k in os.environ if k.startswith("FASTAPP_")]:
-                del os.environ[variable]
-            os.environ.update(
-                FASTAPP_VAR_DIR=var,
-                FASTAPP_SITE_URL=SITE_URL,
-                FASTAPP_DATABASE_URL=admin_url.set(database=name).render_as_string(False),
-            )
-            subprocess.run([sys.executable, "-m", "fastapp", "db", "upgrade"], env=dict(os.environ), check=True)
-            dsn = make_url(pg).set(drivername="postgresql", database=name).render_as_string(False)
-            results = asyncio.run(run(dsn, args.users, args.repeats))
-    finally:
-        asyncio.run(admin(str(admin_url.render_as_string(False)), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with migrated_database(SITE_URL) as dsn:
+        results = asyncio.run(run(dsn, args.users, args.repeats))
     record = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 from http_baseline import HERE, free_port, measure_reference, report, server, wrk
@@ -37,6 +39,34 @@ async def admin(url: str, sql: str) -> None:
             await conn.execute(text(sql))
     finally:
         await engine.dispose()
+
+
+@contextmanager
+def migrated_database(site_url: str, **settings: str) -> Iterator[str]:
+    """A throwaway PostgreSQL database at head for one benchmark run; yields its plain DSN.
+
+    This process's environment is set up as ``fastapp`` reads it (every other ``FASTAPP_*``
+    variable removed; ``settings`` added, e.g. ``FASTAPP_JOBS_IN_PROCESS="false"``), so
+    ``load_config()`` and subprocesses see the same instance. The database is dropped afterwards.
+    """
+    pg = os.environ.get("FASTAPP_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    admin_url = make_url(pg).set(drivername="postgresql+asyncpg")
+    name = f"fastapp_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(admin(admin_url.render_as_string(False), f'CREATE DATABASE "{name}"'))
+    try:
+        with tempfile.TemporaryDirectory() as var:
+            for variable in [k for k in os.environ if k.startswith("FASTAPP_")]:
+                del os.environ[variable]
+            os.environ.update(
+                FASTAPP_VAR_DIR=var,
+                FASTAPP_SITE_URL=site_url,
+                FASTAPP_DATABASE_URL=admin_url.set(database=name).render_as_string(False),
+                **settings,
+            )
+            subprocess.run([sys.executable, "-m", "fastapp", "db", "upgrade"], env=dict(os.environ), check=True)
+            yield make_url(pg).set(drivername="postgresql", database=name).render_as_string(False)
+    finally:
+        asyncio.run(admin(admin_url.render_as_string(False), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> int:

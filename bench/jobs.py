@@ -42,20 +42,17 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from api_me import admin
+from api_me import migrated_database
 from http_baseline import HERE
-from sqlalchemy.engine import make_url
 
 RESULTS = HERE / "results" / "jobs.jsonl"
 SCRIPT = Path(__file__).resolve()
@@ -502,32 +499,15 @@ def main() -> int:
     if args.quick:
         args.jobs, levels = 2_000, [None]
 
-    pg = os.environ.get("FASTAPP_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    admin_url = make_url(pg).set(drivername="postgresql+asyncpg")
-    name = f"fastapp_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(admin(admin_url.render_as_string(False), f'CREATE DATABASE "{name}"'))
     began = time.perf_counter()
     load_before = [round(x, 2) for x in os.getloadavg()]
-    try:
-        with tempfile.TemporaryDirectory() as var:
-            for variable in [k for k in os.environ if k.startswith("FASTAPP_")]:
-                del os.environ[variable]
-            os.environ.update(
-                FASTAPP_VAR_DIR=var,
-                FASTAPP_SITE_URL=SITE_URL,
-                FASTAPP_DATABASE_URL=admin_url.set(database=name).render_as_string(False),
-                FASTAPP_JOBS_IN_PROCESS="false",  # no worker inside the enqueueing process
-            )
-            if args.pool_size:
-                os.environ["FASTAPP_DATABASE_POOL_SIZE"] = str(args.pool_size)
-            subprocess.run([sys.executable, "-m", "fastapp", "db", "upgrade"], env=dict(os.environ), check=True)
-            dsn = make_url(pg).set(drivername="postgresql", database=name).render_as_string(False)
-            profile_s = 5 if args.profile else 0
-            results = asyncio.run(
-                run(dsn, args.jobs, args.tasks, levels, profile_s, pre_ping=not args.no_pre_ping, history=args.history)
-            )
-    finally:
-        asyncio.run(admin(admin_url.render_as_string(False), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    pool = {"FASTAPP_DATABASE_POOL_SIZE": str(args.pool_size)} if args.pool_size else {}
+    # No worker inside the enqueueing process.
+    with migrated_database(SITE_URL, FASTAPP_JOBS_IN_PROCESS="false", **pool) as dsn:
+        profile_s = 5 if args.profile else 0
+        results = asyncio.run(
+            run(dsn, args.jobs, args.tasks, levels, profile_s, pre_ping=not args.no_pre_ping, history=args.history)
+        )
 
     best = max((p["processed_per_s"] or 0 for p in results["process"]), default=0)
     at_default = [p["processed_per_s"] or 0 for p in results["process"] if p["default"]]
