@@ -20,6 +20,7 @@ from fastapp.platform.context import Context, Runtime, open_context
 from fastapp.platform.jobs import Worker, dead_jobs, enqueue, enqueue_many, retry_dead
 from fastapp.platform.metrics import Metrics, metrics_of
 from tests.conftest import SITE, make_config, root_of, started
+from tests.platform.test_jobs import _work_until, _worker
 
 TOKEN = "metrics-token-0123456789abcdef0123456789"
 EVERYWHERE = "0.0.0.0"  # noqa: S104 - a configuration value under test, nothing binds it
@@ -42,18 +43,8 @@ def value(metrics: Metrics, name: str, job: str, queue: str = "default") -> floa
 
 
 async def _work(runtime: Runtime, handlers: dict[str, Any], done: Any, **kwargs: Any) -> Worker:
-    worker = Worker(runtime, handlers, poll_interval=0.02, retry_delay=lambda _n: 0.0, **kwargs)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        for _ in range(500):
-            if done():
-                break
-            await asyncio.sleep(0.02)
-        assert done(), "the worker did not get there in 10 s"
-    finally:
-        stop.set()
-        await task
+    worker = _worker(runtime, handlers, **kwargs)
+    await _work_until(worker, done)
     return worker
 
 
