@@ -68,7 +68,14 @@ from fastapp.web import create_pages_app
 from fastapp.web.errors import page_error_responder
 
 #: Domain packages, in registration order (navigation follows it).
-DOMAINS = ("fastapp.home", "fastapp.audit", "fastapp.notifications", "fastapp.files", "fastapp.accounts")
+DOMAINS = (
+    "fastapp.home",
+    "fastapp.audit",
+    "fastapp.notifications",
+    "fastapp.files",
+    "fastapp.accounts",
+    "fastapp.privacy",
+)
 STATIC_DIR = Path(__file__).parent / "static"
 LIMITS = "platform.rate-limits"
 TASKS = "platform.background-tasks"

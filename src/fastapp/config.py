@@ -394,6 +394,36 @@ class ScannerSettings(_Section):
         return self.clamd_url if self.virus_scanning else ""
 
 
+class PrivacySettings(_Section):
+    """Privacy (GDPR): export links, erasure grace period, and how long each kind of personal data is kept."""
+
+    model_config = SettingsConfigDict(env_prefix="FASTAPP_PRIVACY_")
+
+    erasure_grace_days: int = Field(
+        30, ge=0, le=365, description="Days between an erasure request and the erasure (the user may cancel meanwhile)."
+    )
+    erasure_reminder_days: int = Field(
+        7, ge=0, le=365, description="Days before the erasure that the reminder email goes out."
+    )
+    export_link_days: int = Field(7, ge=1, le=90, description="Days a finished data export can be downloaded.")
+    export_interval_hours: int = Field(24, ge=0, le=720, description="Hours a user waits between two data exports.")
+    unverified_account_days: int = Field(
+        30, ge=1, le=3650, description="Accounts never verified are deleted after this many days."
+    )
+    ended_session_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="Ended or expired sessions (device, IP, user agent) are deleted after this many days.",
+    )
+    read_notification_days: int = Field(
+        180, ge=1, le=3650, description="Read notifications are deleted after this many days."
+    )
+    email_record_days: int = Field(
+        365, ge=1, le=3650, description="Email records and their delivery events are deleted after this many days."
+    )
+
+
 class Config(BaseModel):
     """The whole configuration: one instance per process, handed to ``create_app``."""
 
@@ -412,6 +442,7 @@ class Config(BaseModel):
     files: FilesSettings = Field(default_factory=FilesSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     scanner: ScannerSettings = Field(default_factory=ScannerSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     SECTIONS: ClassVar[tuple[str, ...]] = (
         "app",
@@ -427,6 +458,7 @@ class Config(BaseModel):
         "files",
         "storage",
         "scanner",
+        "privacy",
     )
 
     @property

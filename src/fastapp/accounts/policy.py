@@ -16,6 +16,7 @@ PERMISSIONS: dict[str, str] = {
     "jobs:manage": "See the job queue; retry or discard failed jobs",
     "email:manage": "See email delivery statistics and messages; manage the suppression list",
     "files:manage": "See every user's files and usage, quarantined files; set file quotas",
+    "privacy:manage": "See and process erasure requests, place legal holds; publish policy versions",
 }
 
 #: Built-in roles from the top down; each holds its own permissions and all of those below it.
@@ -25,7 +26,16 @@ BUILT_IN_ROLES: list[tuple[str, str, frozenset[str]]] = [
         "admin",
         "Administers users and roles",
         frozenset(
-            {"users:read", "users:manage", "roles:manage", "audit:read", "jobs:manage", "email:manage", "files:manage"}
+            {
+                "users:read",
+                "users:manage",
+                "roles:manage",
+                "audit:read",
+                "jobs:manage",
+                "email:manage",
+                "files:manage",
+                "privacy:manage",
+            }
         ),
     ),
     ("member", "A signed-up user", frozenset()),

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fastapp.platform.privacy import ConsentPurpose, PersonalData, RetentionRule, SignUpHook
+
 #: The nav "permission" every signed-in user holds (their own files, inbox, ...).
 SIGNED_IN = "@signed-in"
 
@@ -68,6 +70,38 @@ class Registry:
     #: ``async def lookup(runtime, user_id) -> ui.dates.DisplayPrefs`` (set by accounts): how
     #: pages of any domain show dates in the viewer's timezone and formats.
     display_preferences: Callable[[Any, Any], Awaitable[Any]] | None = None
+    #: What each domain keeps about users, how to export and erase it (``platform.privacy``).
+    personal_data: dict[str, PersonalData] = field(default_factory=dict)
+    #: Tables with a user reference that hold no personal data to export or erase, with the reason.
+    personal_data_exempt: dict[str, str] = field(default_factory=dict)
+    #: Consent purposes by key: necessary, preferences, analytics, marketing, and the application's.
+    consent_purposes: dict[str, ConsentPurpose] = field(default_factory=dict)
+    #: Retention rules by key, enforced daily by the privacy domain's retention job.
+    retention_rules: dict[str, RetentionRule] = field(default_factory=dict)
+    #: What sign-up asks for and records besides the account (policy acceptance, consent).
+    sign_up_hooks: list[SignUpHook] = field(default_factory=list)
+    #: ``async (ctx, user_id, purpose) -> bool`` (set by privacy): whether a user granted a purpose.
+    consent_check: Callable[[Any, Any, str], Awaitable[bool]] | None = None
+    #: ``async (runtime, scope, principal) -> Response | None`` run for signed-in requests after
+    #: authentication: a response stops the request there (a policy that must be accepted first).
+    request_gates: list[Callable[[Any, Any, Any], Awaitable[Any]]] = field(default_factory=list)
+    #: Where sign-in sends a user whose account awaits erasure, to offer cancelling (set by privacy).
+    cancel_erasure_path: str | None = None
+
+    def add_personal_data(self, data: PersonalData) -> None:
+        if data.key in self.personal_data:
+            raise ValueError(f"personal data {data.key!r} is registered twice")
+        self.personal_data[data.key] = data
+
+    def add_consent_purpose(self, purpose: ConsentPurpose) -> None:
+        if purpose.key in self.consent_purposes:
+            raise ValueError(f"consent purpose {purpose.key!r} is registered twice")
+        self.consent_purposes[purpose.key] = purpose
+
+    def add_retention_rule(self, rule: RetentionRule) -> None:
+        if rule.key in self.retention_rules:
+            raise ValueError(f"retention rule {rule.key!r} is registered twice")
+        self.retention_rules[rule.key] = rule
 
     def add_notification_category(self, category: Any) -> None:
         if category.key in self.notification_categories:

@@ -1,0 +1,19 @@
+"""Privacy (GDPR): data export, erasure with a grace period, consent, policy versions and retention.
+
+The domain sits above every other domain: it reads what each one registered about the personal
+data it keeps (``platform.privacy.PersonalData``) and drives exports and erasures through it.
+Its parts are subpackages, each with a ``register(registry)``: ``exports``, ``erasure``,
+``consent``, ``policies``, and ``retention`` (scheduled deletion and the data map).
+"""
+
+from __future__ import annotations
+
+from fastapp.platform.registry import Registry
+
+
+def register(registry: Registry) -> None:
+    from fastapp.privacy import consent, erasure, exports, pages, policies, retention
+
+    registry.page_routers.append(pages.rt)
+    for part in (consent, policies, exports, erasure, retention):
+        part.register(registry)
