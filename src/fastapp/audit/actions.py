@@ -54,6 +54,18 @@ class Action(StrEnum):
     FILE_QUARANTINED = "file.quarantined"
     FILE_QUOTA_CHANGED = "file.quota.changed"
     FILE_PURGED = "file.purged"
+    # privacy
+    PRIVACY_EXPORT_REQUESTED = "privacy.export.requested"
+    PRIVACY_EXPORT_DOWNLOADED = "privacy.export.downloaded"
+    PRIVACY_ERASURE_REQUESTED = "privacy.erasure.requested"
+    PRIVACY_ERASURE_CANCELLED = "privacy.erasure.cancelled"
+    PRIVACY_ERASURE_PROCESSED = "privacy.erasure.processed"
+    PRIVACY_ERASURE_HELD = "privacy.erasure.held"
+    PRIVACY_ERASURE_RELEASED = "privacy.erasure.released"
+    PRIVACY_CONSENT_CHANGED = "privacy.consent.changed"
+    PRIVACY_POLICY_PUBLISHED = "privacy.policy.published"
+    PRIVACY_POLICY_ACCEPTED = "privacy.policy.accepted"
+    PRIVACY_RETENTION_APPLIED = "privacy.retention.applied"
     # the audit log itself
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_PURGED = "audit.purged"
@@ -106,6 +118,17 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.FILE_QUARANTINED: "A virus scan found a threat in a file: it was quarantined",
     Action.FILE_QUOTA_CHANGED: "Changed a user's file quota",
     Action.FILE_PURGED: "Purged deleted files past their restore period",
+    Action.PRIVACY_EXPORT_REQUESTED: "Asked for a copy of their data",
+    Action.PRIVACY_EXPORT_DOWNLOADED: "Downloaded their data export",
+    Action.PRIVACY_ERASURE_REQUESTED: "Asked for their account and data to be erased",
+    Action.PRIVACY_ERASURE_CANCELLED: "Cancelled an erasure during its grace period",
+    Action.PRIVACY_ERASURE_PROCESSED: "Erased an account and its data",
+    Action.PRIVACY_ERASURE_HELD: "Placed a legal hold on an erasure",
+    Action.PRIVACY_ERASURE_RELEASED: "Released the legal hold on an erasure",
+    Action.PRIVACY_CONSENT_CHANGED: "Granted or withdrew consent",
+    Action.PRIVACY_POLICY_PUBLISHED: "Published a version of the privacy policy or the terms",
+    Action.PRIVACY_POLICY_ACCEPTED: "Accepted a version of the privacy policy or the terms",
+    Action.PRIVACY_RETENTION_APPLIED: "Deleted personal data past its retention period",
     Action.AUDIT_EXPORTED: "Exported audit events",
     Action.AUDIT_PURGED: "Purged audit events past retention (checkpoint)",
 }
