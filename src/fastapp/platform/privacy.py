@@ -124,3 +124,11 @@ class SignUpHook:
     check: Callable[[Context, Mapping[str, Any]], Awaitable[None]] | None = None
     #: Once a new account exists, in the same transaction: ``async (ctx, user_id, answers) -> None``.
     created: Callable[[Context, uuid.UUID, Mapping[str, Any]], Awaitable[None]] | None = None
+
+
+#: The anonymous visitor's random id, kept once they decide on the cookie banner (it ties their
+#: consent records to them until sign-up merges them into the account).
+VISITOR_COOKIE = "fastapp_visitor"
+#: The visitor's current consent decisions (which purposes are granted), read by pages to decide
+#: whether to show the banner and whether non-essential features may run.
+CONSENT_COOKIE = "fastapp_consent"
