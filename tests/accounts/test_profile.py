@@ -57,8 +57,12 @@ async def test_profile_api_reads_and_patches(client: httpx.AsyncClient, config: 
     assert me.json()["display_name"] == "Ada Lovelace"  # the cached principal was refreshed
     [event] = await events(runtime, "user.profile.updated")
     data = json.loads(event.data)
-    assert data["before"] == {"display_name": "Ada", "locale": "en", "timezone": "UTC"}
-    assert data["after"] == {"display_name": "Ada Lovelace", "locale": "fr", "timezone": "Europe/Paris"}
+    assert data["before"] == {"locale": "en", "timezone": "UTC"}
+    assert data["after"] == {"locale": "fr", "timezone": "Europe/Paris"}
+    # What the user wrote about themselves is in the part erasure can blank, not the hashed one.
+    personal = json.loads(event.personal)
+    assert personal["display_name"] == {"before": "Ada", "after": "Ada Lovelace"}
+    assert personal["bio"] == {"before": "", "after": "Analyst."}
 
 
 @pytest.mark.parametrize(

@@ -217,8 +217,13 @@ class ProfileService:
                 user.profile_extra = json.dumps(merged, ensure_ascii=False, sort_keys=True)
         if after:
             self._forget_display(user.id)
-            # The bio is free text the user wrote: keep it out of the audit data's plain part.
-            personal = {k: {"before": before.pop(k), "after": after.pop(k)} for k in ("bio",) if k in after}
+            # The name, the bio and application fields are what the user wrote about themselves:
+            # they go in the personal part, which erasure blanks (the plain part is hash-chained).
+            personal: dict[str, Any] = {
+                k: {"before": before.pop(k), "after": after.pop(k)}
+                for k in ("display_name", "bio", "profile_extra")
+                if k in after
+            }
             await record(
                 self.ctx,
                 action,
