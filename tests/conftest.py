@@ -190,8 +190,16 @@ def config(tmp_path: Path, database_url: str, redis_url: str) -> Config:
 
 @pytest.fixture
 def registry() -> Registry:
-    """The registry the app is built from; tests may add routes to it before ``app`` is made."""
-    return build_registry()
+    """The registry the app is built from; tests may add routes to it before ``app`` is made.
+
+    Without the daily retention schedule: the in-process worker would run it at start-up (the
+    day's slot is due) and delete the back-dated rows tests create while they run.
+    ``tests/privacy/test_retention.py`` runs the retention job itself."""
+    from fastapp.privacy.retention import RETENTION_SCHEDULE
+
+    registry = build_registry()
+    registry.schedules.remove(RETENTION_SCHEDULE)
+    return registry
 
 
 @asynccontextmanager

@@ -67,7 +67,7 @@ def test_worker_runs_jobs_serves_its_metrics_and_stops_on_sigterm(env: dict[str,
                 break
             time.sleep(0.2)
         assert job.state == "dead" and "no handler is registered" in (job.last_error or "")
-        assert "audit.purge" in jobs  # its scheduler enqueued the latest slot of the daily purge
+        assert "privacy.retention" in jobs  # its scheduler enqueued the latest slot of the daily retention
         time.sleep(0.2)  # the failure is counted once it is recorded
         assert 'fastapp_jobs_dead_total{name="nobody.handles",queue="default"} 1.0' in _scrape(port)
     finally:

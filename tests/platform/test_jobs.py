@@ -347,13 +347,14 @@ async def test_several_schedulers_enqueue_each_slot_once(runtime: Runtime) -> No
     assert all((j.idempotency_key or "").startswith("schedule:") for j in jobs)
 
 
-async def test_the_audit_purge_is_scheduled_and_keeps_what_retention_allows(runtime: Runtime) -> None:
+async def test_the_audit_purge_keeps_what_retention_allows(runtime: Runtime) -> None:
     from dataclasses import replace
 
     from fastapp.audit import PURGE_JOB, Action, Actor, purge_past_retention, record
     from fastapp.audit.models import AuditEvent
 
-    assert any(s.job == PURGE_JOB for s in runtime.registry.schedules)
+    # Run daily as the ``audit`` rule of the privacy retention job (tests/privacy/test_retention.py).
+    assert PURGE_JOB in runtime.registry.jobs and "audit" in runtime.registry.retention_rules
     old = _At(runtime.backends.clock.now() - timedelta(days=runtime.config.audit.retention_days + 5))
     async with open_context(runtime, request_id="old", ip=None) as ctx:
         await record(replace(ctx, clock=old), Action.TOKEN_CREATED, actor=Actor.system("then"))
@@ -387,4 +388,4 @@ async def test_succeeded_jobs_past_retention_are_purged_and_dead_ones_kept(runti
     async with open_context(runtime, request_id="t", ip=None) as ctx:
         await purge_past_retention(runtime, ctx, {})
     assert sorted(j.name for j in await _jobs(runtime)) == ["broken", "recent"]
-    assert any(s.job == "jobs.purge" for s in build_registry().schedules)
+    assert "finished_jobs" in build_registry().retention_rules  # run daily by the privacy retention job

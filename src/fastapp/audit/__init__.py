@@ -11,14 +11,14 @@ from typing import Any
 from fastapp.audit.actions import Action
 from fastapp.audit.services import Actor, purge, record
 from fastapp.platform.context import Context, Runtime
-from fastapp.platform.jobs import Schedule
 from fastapp.platform.registry import Registry
 
 PURGE_JOB = "audit.purge"
 
 
 async def purge_past_retention(runtime: Runtime, ctx: Context, _payload: dict[str, Any]) -> None:
-    """The daily ``audit.purge`` job: events older than FASTAPP_AUDIT_RETENTION_DAYS go."""
+    """The ``audit.purge`` job: events older than FASTAPP_AUDIT_RETENTION_DAYS go (the daily run is
+    the ``audit`` rule of the privacy retention job; this job is for running it on demand)."""
     await purge(ctx, before=ctx.clock.now() - timedelta(days=runtime.config.audit.retention_days))
 
 
@@ -26,10 +26,11 @@ __all__ = ["PURGE_JOB", "Action", "Actor", "purge_past_retention", "record", "re
 
 
 def register(registry: Registry) -> None:
-    from fastapp.audit import api, pages
+    from fastapp.audit import api, pages, personal_data
 
+    # Scheduled as the ``audit`` rule of the privacy domain's daily retention job (personal_data.py).
     registry.add_job(PURGE_JOB, purge_past_retention)
-    registry.schedules.append(Schedule("audit.purge", "17 3 * * *", PURGE_JOB))  # daily, 03:17 UTC
+    personal_data.register(registry)
     registry.api_routers.append(api.router)
     registry.page_routers.append(pages.rt)
     registry.nav_items.append(("Audit log", pages.audit_page.to(), "scroll-text", pages.PERMISSION))

@@ -134,11 +134,13 @@ def openapi(output: Path | None) -> None:
 from fastapp.cli import audit as _audit  # noqa: E402  (the sub-command groups)
 from fastapp.cli import database as _database  # noqa: E402
 from fastapp.cli import keys as _keys  # noqa: E402
+from fastapp.cli import privacy as _privacy  # noqa: E402
 from fastapp.cli import users as _users  # noqa: E402
 from fastapp.cli import worker as _worker  # noqa: E402
 
 main.add_command(_audit.audit)
 main.add_command(_database.db)
 main.add_command(_keys.keys)
+main.add_command(_privacy.privacy)
 main.add_command(_users.users)
 main.add_command(_worker.worker)

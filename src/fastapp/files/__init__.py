@@ -13,7 +13,10 @@ from fastapp.platform.registry import SIGNED_IN, Registry
 
 def register(registry: Registry) -> None:
     """Routes, jobs and schedules of the files domain."""
+    from fastapp.files import personal_data
+
     _register_backend(registry)
+    personal_data.register(registry)
     _register_pages(registry)
 
 

@@ -685,11 +685,9 @@ async def purge_succeeded(ctx: Context, *, before: datetime, limit: int = PURGE_
 
 
 async def purge_past_retention(runtime: Runtime, ctx: Context, _payload: dict[str, Any]) -> None:
-    """The daily ``jobs.purge`` job: succeeded jobs older than FASTAPP_JOBS_RETENTION_DAYS go
-    (their payloads may name people); a full batch enqueues another run behind it."""
+    """The ``jobs.purge`` job: succeeded jobs older than FASTAPP_JOBS_RETENTION_DAYS go (their
+    payloads may name people); a full batch enqueues another run behind it. The daily run is the
+    ``finished_jobs`` rule of the privacy retention job (``platform/jobs_data.py``)."""
     before = ctx.clock.now() - timedelta(days=runtime.config.jobs.retention_days)
     if await purge_succeeded(ctx, before=before) >= PURGE_BATCH:
         await enqueue(ctx, PURGE_JOB)
-
-
-PURGE_SCHEDULE = Schedule("jobs.purge", "47 3 * * *", PURGE_JOB)  # daily, 03:47 UTC
