@@ -220,6 +220,16 @@ async def test_action_rules(app: object, client: httpx.AsyncClient, runtime: Run
     assert (await client.post(f"/admin/users/{me}/role", data={**csrf, "role": "member"})).status_code == 409
     assert (await client.post(f"/admin/users/{uuid.uuid4()}/deactivate", data=csrf)).status_code == 404
     assert (await client.post(f"/admin/users/{me}/explode", data=csrf)).status_code == 404
+    # an account waiting to be erased is handled from the pending erasures, not deactivated here
+    await verified_user(client, config, "leaving@example.com")
+    leaving = await _user_id(runtime, "leaving@example.com")
+    async with open_context(runtime, request_id="t", ip=None) as ctx:
+        user = await ctx.session.get(User, leaving)
+        assert user is not None
+        user.status = "deletion_requested"
+    refused = await client.post(f"/admin/users/{leaving}/deactivate", data=csrf)
+    assert refused.status_code == 409
+    assert "waiting to be erased" in refused.text
     without_csrf = await client.post(f"/admin/users/{me}/end-sessions")
     assert without_csrf.status_code == 403
 

@@ -378,6 +378,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "mfa_enabled": {"method": "authenticator app", "changed_at": WHEN},
     "mfa_disabled": {"changed_at": WHEN},
     "sign_in_failures": {"attempts": 7, "since": WHEN, "ip": "198.51.100.4"},
+    "erasure_scheduled": {"requested_at": WHEN, "due_at": WHEN},
+    "erasure_reminder": {"due_at": WHEN},
+    "erasure_completed": {},
 }
 EXTERNAL = re.compile(r"""<(script|style|link|img)\b|\burl\(|\bsrc=""", re.IGNORECASE)
 

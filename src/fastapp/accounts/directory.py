@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from fastapp.accounts import wiring
 from fastapp.accounts.models import AuthSession, Role, User, UserRole, UserStatus
-from fastapp.accounts.policy import OWNER_ROLE
+from fastapp.accounts.services import is_last_owner
 from fastapp.audit import Action, record
 from fastapp.notifications import NotificationKind, notify
 from fastapp.platform.context import Context, Principal, Runtime
@@ -290,18 +290,6 @@ class UserAdmin:
             raise PermissionDenied("You cannot manage an account that holds permissions you do not hold.")
         return user
 
-    async def _is_last_owner(self, user: User) -> bool:
-        if OWNER_ROLE not in {r.name for r in user.roles}:
-            return False
-        owners = await self.ctx.session.scalar(
-            select(func.count())
-            .select_from(UserRole)
-            .join(Role, Role.id == UserRole.role_id)
-            .join(User, User.id == UserRole.user_id)
-            .where(Role.name == OWNER_ROLE, User.status == UserStatus.active.value)
-        )
-        return (owners or 0) <= 1
-
     async def set_role(self, user_id: uuid.UUID, role: str) -> User:
         """Exactly one role, with the Identity rules of ``AccountService.set_role`` (grant only what
         you hold, the last owner stays owner); audited and notified there."""
@@ -319,7 +307,9 @@ class UserAdmin:
             raise Conflict(f"{user.email} is already deactivated.")
         if user.status == UserStatus.erased.value:
             raise Conflict("An erased account cannot be changed.")
-        if await self._is_last_owner(user):
+        if user.status == UserStatus.deletion_requested.value:
+            raise Conflict(f"{user.email} is waiting to be erased: see the pending erasures instead.")
+        if await is_last_owner(self.ctx, user.id):
             raise Conflict("This is the last owner: make someone else an owner first.")
         before = user.status
         user.status = UserStatus.deactivated.value
