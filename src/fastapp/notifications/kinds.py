@@ -47,6 +47,9 @@ class Category:
     urgent: bool = False
     #: Channels on by default for a user who has not chosen.
     default_channels: frozenset[Channel] = frozenset({Channel.in_app, Channel.email})
+    #: A consent purpose (e.g. "marketing"): the category's email goes only to users who granted
+    #: it (``registry.consent_check``); None for the service's own messages.
+    consent: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

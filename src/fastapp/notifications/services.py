@@ -21,7 +21,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
@@ -126,6 +126,12 @@ def _mail_domain(runtime: Runtime) -> str:
     return urlsplit(runtime.config.app.site_url).hostname or "fastapp.invalid"
 
 
+async def _consented(ctx: Context, user_id: uuid.UUID, purpose: str) -> bool:
+    """Whether ``user_id`` granted ``purpose``; with no consent check registered, nobody has."""
+    check = _runtime(ctx).registry.consent_check
+    return check is not None and bool(await check(ctx, user_id, purpose))
+
+
 # -- notify ---------------------------------------------------------------------------------------
 
 
@@ -155,6 +161,8 @@ async def notify(ctx: Context, users: Iterable[uuid.UUID], kind: str, data: Mapp
         if recipient is None or not recipient.active:
             continue
         delivery = resolve_delivery(category, preferences.get(user_id), spec)
+        if delivery.email and category.consent and not await _consented(ctx, user_id, category.consent):
+            delivery = replace(delivery, email=False, digest=False)
         if not (delivery.in_app or delivery.email):
             continue
         row = Notification(
@@ -560,7 +568,20 @@ async def send_digest(ctx: Context, user_id: uuid.UUID) -> int:
     recipient = (await _recipients(ctx, [user_id])).get(user_id)
     categories = _categories(ctx)
     prefs = {p.category.key: p for p in await preferences(ctx, user_id)}
-    items = [row for row in waiting if row.id in claimed and row.category in categories and prefs[row.category].email]
+    # A category's consent withdrawn since the notification was held keeps it out of the digest.
+    withheld = {
+        key
+        for key in {row.category for row in waiting}
+        if key in categories and (purpose := categories[key].consent) and not await _consented(ctx, user_id, purpose)
+    }
+    items = [
+        row
+        for row in waiting
+        if row.id in claimed
+        and row.category in categories
+        and prefs[row.category].email
+        and row.category not in withheld
+    ]
     listed = {row.id for row in items}
     dropped = [ident for ident in claimed if ident not in listed]
     if dropped:

@@ -92,6 +92,8 @@ class PageContext:
     account: FT | None = None
     #: Header widgets of a signed-in user (the notification bell), left of the account menu.
     widgets: tuple[FT, ...] = ()
+    #: Notices at the top of every page, visitors' too (the consent banner).
+    notices: tuple[FT, ...] = ()
     footer_note: str = ""
     toasts: tuple[FT, ...] = field(default_factory=tuple)
 
@@ -230,6 +232,7 @@ def Page(ctx: PageContext, title: str, *content: FT) -> FT:
         DocumentHead(ctx, title),
         Body(
             A("Skip to content", href="#main", cls="sr-only focus:not-sr-only focus:p-2"),
+            *ctx.notices,
             SiteHeader(ctx),
             Main(Div(*content, cls=("uk-container", ContainerT.xl, "py-8")), id="main", tabindex="-1"),
             SiteFooter(ctx),

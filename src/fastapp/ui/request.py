@@ -73,6 +73,7 @@ def page_context(request: Request) -> PageContext:
         if principal is not None
         else ()
     )
+    notices = tuple(n for n in (make(request) for make in runtime_of(request).registry.page_notices) if n is not None)
     return PageContext(
         product=app_state.product,
         assets=app_state.assets,
@@ -80,6 +81,7 @@ def page_context(request: Request) -> PageContext:
         csrf_token=token,
         account=account,
         widgets=widgets,
+        notices=notices,
         theme=theme_of(request),
         theme_url=app_state.theme_url,
         path=request.url.path,
