@@ -4,8 +4,8 @@ Pages (FastHTML) are mounted at ``/``, the JSON API (FastAPI) at ``/api/v1``, Sw
 ``/api/docs``, static files at ``/static``, and ``/healthz`` / ``/readyz`` beside them. One
 pure-ASGI middleware stack wraps them all, in request order: trusted proxy headers, request id
 and log line, security headers, ``/metrics`` (answered there, guarded by token or loopback), body
-size limit, CSRF. The lifespan opens and closes the database engine and the cache. Add-on modules
-named in FASTAPP_ADDONS register after the built-in domains.
+size limit, authentication, request gates, CSRF. The lifespan opens and closes the database
+engine and the cache. Add-on modules named in FASTAPP_ADDONS register after the built-in domains.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from fastapp.audit.chain import derive_key as derive_audit_key
 from fastapp.audit.services import set_key as set_audit_key
 from fastapp.config import Config, load_config
 from fastapp.files.upload import MULTIPART_OVERHEAD
-from fastapp.platform import jobs
+from fastapp.platform import jobs, jobs_data
 from fastapp.platform.auth import AuthenticationMiddleware, csrf_session_key
 from fastapp.platform.cache import create_cache
 from fastapp.platform.clock import SystemClock
@@ -44,6 +44,7 @@ from fastapp.platform.crypto import select_keyring, set_active_keyring
 from fastapp.platform.csrf import CsrfMiddleware
 from fastapp.platform.db import Base, Database
 from fastapp.platform.errors import DomainError
+from fastapp.platform.gates import RequestGateMiddleware
 from fastapp.platform.health import healthz, readyz_endpoint
 from fastapp.platform.instance import ensure_instance
 from fastapp.platform.jobs import Worker, run_scheduler
@@ -108,8 +109,9 @@ def build_registry(addons: Sequence[str] = ()) -> Registry:
     """The registry filled by the built-in domains, then by each add-on module in ``addons``
     (FASTAPP_ADDONS): importable modules with ``register(registry)``, like a domain."""
     registry = Registry()
+    # Finished jobs age out through the ``finished_jobs`` rule of the privacy retention job.
     registry.add_job(jobs.PURGE_JOB, jobs.purge_past_retention)
-    registry.schedules.append(jobs.PURGE_SCHEDULE)
+    jobs_data.register(registry)
     for domain in load_domains():
         domain.register(registry)
     for name in addons:
@@ -262,6 +264,8 @@ def create_app(config: Config, *, registry: Registry | None = None) -> ASGIApp:
         session_key=csrf_session_key,
         cookieless_prefixes=(API_PREFIX + "/",),
     )
+    if registry.request_gates:  # after authentication: a gate judges the signed-in principal
+        app = RequestGateMiddleware(app, runtime=runtime, gates=registry.request_gates, responder=responder)
     app = AuthenticationMiddleware(app, authenticate=authenticator(runtime))
     # Upload routes (the files API and pages) take the file size limit plus multipart framing.
     upload_limit = config.files.max_upload_bytes + MULTIPART_OVERHEAD

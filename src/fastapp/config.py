@@ -422,6 +422,12 @@ class PrivacySettings(_Section):
     email_record_days: int = Field(
         365, ge=1, le=3650, description="Email records and their delivery events are deleted after this many days."
     )
+    visitor_consent_days: int = Field(
+        395,
+        ge=30,
+        le=3650,
+        description="Consent records of visitors who never signed up are deleted after this many days.",
+    )
 
 
 class Config(BaseModel):

@@ -8,7 +8,18 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from fastapp.accounts import admin, admin_api, api, directory, pages, profile_api, profile_pages, users_admin
+from fastapp.accounts import (
+    admin,
+    admin_api,
+    api,
+    directory,
+    pages,
+    personal_data,
+    profile_api,
+    profile_pages,
+    retention,
+    users_admin,
+)
 from fastapp.accounts.models import Role, User, UserRole, UserStatus
 from fastapp.accounts.profile import display_preferences
 from fastapp.accounts.services import PASSWORD_CHANGED_NOTICE, ROLE_GRANTED, sync_built_in_roles
@@ -53,6 +64,8 @@ def register(registry: Registry) -> None:
     for name, default in RATE_LIMITS.items():
         registry.add_rate_limit(name, default)
     _register_notifications(registry)
+    personal_data.register(registry)
+    retention.register(registry)
 
 
 def _register_notifications(registry: Registry) -> None:

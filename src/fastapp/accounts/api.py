@@ -33,16 +33,19 @@ from fastapp.accounts.services import role_permissions_of
 from fastapp.api.deps import ContextDep, PrincipalDep, RuntimeDep, VerifiedPrincipalDep
 from fastapp.api.errors import problem
 from fastapp.platform.errors import Invalid, PermissionDenied, Unauthenticated
+from fastapp.platform.privacy import VISITOR_COOKIE
 
 router = APIRouter(tags=["auth"])
 me_router = APIRouter(prefix="/me", tags=["me"])
 
 
 @router.post("/auth/register", status_code=status.HTTP_202_ACCEPTED, response_model=AcceptedOut)
-async def register(body: RegisterIn, ctx: ContextDep, runtime: RuntimeDep) -> AcceptedOut:
-    """Create an account; a verification link is mailed. The answer is the same for a taken address."""
+async def register(body: RegisterIn, request: Request, ctx: ContextDep, runtime: RuntimeDep) -> AcceptedOut:
+    """Create an account; a verification link is mailed. The answer is the same for a taken address.
+    Once policy versions are published, ``accept_policies`` must list the ones in force."""
+    answers = {**body.model_dump(exclude={"password"}), "visitor_id": request.cookies.get(VISITOR_COOKIE)}
     await wiring.accounts(runtime, ctx).register(
-        email=body.email, password=body.password, display_name=body.display_name
+        email=body.email, password=body.password, display_name=body.display_name, answers=answers
     )
     return AcceptedOut(detail="If the address can receive mail, a verification link is on its way.")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from fasthtml.common import FT, A, Code, Div, Fieldset, Form, Input, Label, Legend, Li, NotStr, P, Pre, Span, Ul
@@ -21,7 +21,21 @@ def AuthCard(title: str, subtitle: str, *body: FT, footer: FT | None = None) -> 
     )
 
 
-def SignUpForm(action: str, csrf: str, *, values: dict[str, str], errors: dict[str, str], message: str | None) -> FT:
+#: The sign-up form's own fields; errors for any other field belong to the sign-up hooks' fields.
+SIGN_UP_FIELDS = frozenset({"display_name", "email", "password"})
+
+
+def SignUpForm(
+    action: str,
+    csrf: str,
+    *,
+    values: dict[str, str],
+    errors: dict[str, str],
+    message: str | None,
+    extra: Sequence[FT] = (),
+) -> FT:
+    """The sign-up form; ``extra`` are the fields the sign-up hooks add (accepting the policies),
+    shown above the button with the errors reported for them."""
     return Form(
         FormErrors(message),
         CsrfField(csrf),
@@ -47,6 +61,12 @@ def SignUpForm(action: str, csrf: str, *, values: dict[str, str], errors: dict[s
             error=errors.get("password"),
             autocomplete="new-password",
             help="At least 12 characters. A few unrelated words make a strong password.",
+        ),
+        *extra,
+        *(
+            P(error, id=f"field-{name}-error", cls="text-sm text-red-700 dark:text-red-400", role="alert")
+            for name, error in errors.items()
+            if name not in SIGN_UP_FIELDS
         ),
         SubmitButton("Create account"),
         method="post",
@@ -115,6 +135,26 @@ def ConfirmForm(action: str, csrf: str, token: str, button: str) -> FT:
         SubmitButton(button),
         method="post",
         action=action,
+    )
+
+
+def CancelErasureOffer(action: str | None, csrf: str, token: str) -> FT:
+    """For the owner of an account awaiting erasure who just signed in: one button cancels the
+    deletion and signs them in (``action`` is None when no privacy domain handles it)."""
+    told = P(
+        "You asked for this account and its data to be deleted. Until the grace period ends, you can "
+        "change your mind: cancelling keeps your account and everything in it."
+    )
+    if action is None:
+        return Div(told, cls="space-y-4")
+    return Form(
+        CsrfField(csrf),
+        Input(type="hidden", name="token", value=token),
+        told,
+        SubmitButton("Cancel the deletion and sign in"),
+        method="post",
+        action=action,
+        cls="space-y-4",
     )
 
 

@@ -28,6 +28,7 @@ from fastapp.notifications.pages import settings_page as notification_settings
 from fastapp.platform.auth import principal_of
 from fastapp.platform.context import Principal, Runtime
 from fastapp.platform.errors import Invalid, ReauthenticationRequired
+from fastapp.platform.privacy import VISITOR_COOKIE
 from fastapp.ui.request import render, render_response, viewer_prefs
 
 rt = APIRouter()
@@ -57,9 +58,27 @@ def _set_session_cookie(response: Response, runtime: Runtime, token: str, *, rem
 # -- sign-up --------------------------------------------------------------------------------
 
 
+async def _sign_up_fields(runtime: Runtime) -> list[FT]:
+    """What the registered sign-up hooks add to the form (accepting the policies)."""
+    found: list[FT] = []
+    for hook in runtime.registry.sign_up_hooks:
+        if hook.fields is not None:
+            found.extend(await hook.fields(runtime))
+    return found
+
+
+async def _sign_up_answers(request: Request) -> dict[str, object]:
+    """The form's fields for the sign-up hooks (never the password), plus the visitor's id."""
+    form = await request.form()
+    answers: dict[str, object] = {k: v for k, v in form.items() if k not in {"password", "csrf_token"}}
+    answers["visitor_id"] = request.cookies.get(VISITOR_COOKIE)
+    return answers
+
+
 @rt("/sign-up", methods=["get"])
 async def sign_up_page(request: Request) -> FT | tuple[FT, ...]:
-    form = c.SignUpForm(sign_up.to(), csrf_of(request), values={}, errors={}, message=None)
+    extra = await _sign_up_fields(runtime_of(request))
+    form = c.SignUpForm(sign_up.to(), csrf_of(request), values={}, errors={}, message=None, extra=extra)
     footer = c.Link("Already have an account? Sign in", sign_in_page.to())
     return render_response(
         request, "Create an account", c.AuthCard("Create an account", "It takes a minute.", form, footer=footer)
@@ -69,9 +88,12 @@ async def sign_up_page(request: Request) -> FT | tuple[FT, ...]:
 @rt("/sign-up", methods=["post"])
 async def sign_up(request: Request, email: str = "", password: str = "", display_name: str = "") -> object:
     runtime = runtime_of(request)
+    answers = await _sign_up_answers(request)
     try:
         async with context_of(request) as ctx:
-            await wiring.accounts(runtime, ctx).register(email=email, password=password, display_name=display_name)
+            await wiring.accounts(runtime, ctx).register(
+                email=email, password=password, display_name=display_name, answers=answers
+            )
     except Invalid as exc:
         form = c.SignUpForm(
             sign_up.to(),
@@ -79,6 +101,7 @@ async def sign_up(request: Request, email: str = "", password: str = "", display
             values={"email": email, "display_name": display_name},
             errors=exc.fields,
             message="Please correct the fields below.",
+            extra=await _sign_up_fields(runtime),
         )
         return render_response(
             request, "Create an account", c.AuthCard("Create an account", "It takes a minute.", form), status=422
@@ -181,6 +204,8 @@ async def sign_in(request: Request, email: str = "", password: str = "", remembe
             if wiring.two_factor(runtime, ctx).is_on(user):
                 pending = service.second_step_token(user)
                 return _second_step_form(request, pending, remember=remember, next_url=_safe_next(next))
+            if user.status == UserStatus.deletion_requested.value:
+                return _cancel_erasure_offer(request, service.erasure_cancel_token(user))
             if (reset := service.required_reset_token(user)) is not None:  # an administrator asked for it
                 return Redirect(f"{reset_password_page.to()}?token={reset}").__response__(request)
             _, token = await service.start_session(
@@ -190,7 +215,7 @@ async def sign_in(request: Request, email: str = "", password: str = "", remembe
             theme = user.theme
     except Invalid:
         return _sign_in_form(request, email=email, error=SIGN_IN_FAILED, next_url=_safe_next(next))
-    response = _signed_in_response(
+    response = signed_in_response(
         request, runtime, token, remember=remember == "1", target=_safe_next(next) if verified else verify_pending.to()
     )
     if theme != "system":  # the saved preference follows the user to this browser
@@ -206,7 +231,23 @@ def _reactivation_offer(request: Request, token: str) -> HTMLResponse:
     )
 
 
-def _signed_in_response(request: Request, runtime: Runtime, token: str, *, remember: bool, target: str) -> Response:
+def _cancel_erasure_offer(request: Request, token: str) -> HTMLResponse:
+    """An account awaiting erasure whose owner just proved who they are (password, and second
+    factor when on): offer to cancel the deletion, which the privacy domain handles."""
+    action = runtime_of(request).registry.cancel_erasure_path
+    return render_response(
+        request,
+        "Cancel the deletion of your account",
+        c.AuthCard(
+            "Welcome back",
+            "Your account is scheduled for deletion.",
+            c.CancelErasureOffer(action, csrf_of(request), token),
+        ),
+    )
+
+
+def signed_in_response(request: Request, runtime: Runtime, token: str, *, remember: bool, target: str) -> Response:
+    """A redirect to ``target`` that sets the new session's cookie (also after cancelling an erasure)."""
     response: Response = Redirect(target).__response__(request)
     _set_session_cookie(response, runtime, token, remember=remember)
     return response
@@ -239,6 +280,8 @@ async def second_factor(
             service = wiring.accounts(runtime, ctx)
             user = await service.user_from_second_step(pending)
             await wiring.two_factor(runtime, ctx).verify(user, code)
+            if user.status == UserStatus.deletion_requested.value:
+                return _cancel_erasure_offer(request, service.erasure_cancel_token(user))
             if (reset := service.required_reset_token(user)) is not None:  # an administrator asked for it
                 return Redirect(f"{reset_password_page.to()}?token={reset}").__response__(request)
             _, token = await service.start_session(
@@ -248,7 +291,7 @@ async def second_factor(
         return _second_step_form(
             request, pending, remember=remember, next_url=_safe_next(next), error=exc.fields.get("code", exc.detail)
         )
-    return _signed_in_response(request, runtime, token, remember=remember == "1", target=_safe_next(next))
+    return signed_in_response(request, runtime, token, remember=remember == "1", target=_safe_next(next))
 
 
 @rt("/sign-out", methods=["post"])

@@ -12,6 +12,15 @@ class RegisterIn(BaseModel):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
     display_name: str = Field(max_length=100)
+    accept_policies: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=10,
+        description=(
+            "Ids of the policy versions in force (`GET /api/v1/policies`) that the user accepts. "
+            "Required, and must list every one of them, once a privacy policy or terms version is "
+            "published: otherwise 422 with an error on `accept_policies`."
+        ),
+    )
 
 
 class AcceptedOut(BaseModel):

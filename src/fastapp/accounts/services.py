@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -73,6 +74,19 @@ class AccountDeactivated(PermissionDenied):
     title = "Account deactivated"
 
 
+class AccountDeletionPending(PermissionDenied):
+    """The password was right but the account awaits its erasure (the grace period runs)."""
+
+    problem_type = "account-deletion-pending"
+    title = "Account deletion pending"
+
+
+#: A signed proof that the password (and second factor) of an account awaiting erasure was just
+#: given, for the "cancel the deletion" offer at sign-in (``registry.cancel_erasure_path``).
+CANCEL_ERASURE = "cancel-erasure"
+CANCEL_ERASURE_MINUTES = 10
+
+
 @dataclass
 class AccountService:
     ctx: Context
@@ -96,18 +110,39 @@ class AccountService:
 
     # -- sign-up and verification -----------------------------------------------------------
 
-    async def register(self, *, email: str, password: str, display_name: str) -> User | None:
+    async def register(
+        self, *, email: str, password: str, display_name: str, answers: Mapping[str, Any] | None = None
+    ) -> User | None:
         """Create a pending account and mail its verification link.
 
         Returns None when the address already has an account: that owner is told by mail
-        instead, and the caller answers exactly as for a new account.
+        instead, and the caller answers exactly as for a new account. ``answers`` (the form's
+        or request's other fields) go to each ``registry.sign_up_hooks``: every ``check`` runs
+        before anything is written, a taken address included, and its refusals are reported with
+        the account fields' own; ``created`` runs once the new user exists, in this transaction.
         """
-        email = normalise_email(email)
-        await self.limits["signup.ip"].hit(self.ctx.ip or "unknown")
-        display_name = display_name.strip()
-        if not 1 <= len(display_name) <= 100:
-            raise Invalid("Enter a name of 1 to 100 characters.", fields={"display_name": "Enter your name."})
-        passwords.check_policy(password, user_inputs=[email, display_name])
+        answers = {**(answers or {}), "email": email, "display_name": display_name}
+        hooks = self.ctx.runtime.registry.sign_up_hooks if self.ctx.runtime is not None else []
+        refused: dict[str, str] = {}
+        for hook in hooks:
+            if hook.check is not None:
+                try:
+                    await hook.check(self.ctx, answers)
+                except Invalid as exc:
+                    refused.update(exc.fields or {"answers": exc.detail})
+        try:
+            email = normalise_email(email)
+            await self.limits["signup.ip"].hit(self.ctx.ip or "unknown")
+            display_name = display_name.strip()
+            if not 1 <= len(display_name) <= 100:
+                raise Invalid("Enter a name of 1 to 100 characters.", fields={"display_name": "Enter your name."})
+            passwords.check_policy(password, user_inputs=[email, display_name])
+        except Invalid as exc:
+            if not refused:
+                raise
+            raise Invalid(exc.detail, fields={**refused, **exc.fields}) from exc
+        if refused:
+            raise Invalid(next(iter(refused.values())), fields=refused)
         existing = await self.find_by_email(email)
         if existing is not None:
             passwords.verify_dummy(password)  # the same work as hashing a new password
@@ -130,6 +165,9 @@ class AccountService:
             return None
         user = await self._new_user(email, password, display_name, verified=False)
         await self._grant(user, DEFAULT_ROLE)
+        for hook in hooks:
+            if hook.created is not None:
+                await hook.created(self.ctx, user.id, answers)
         await self._send_verification(user)
         await record(self.ctx, Action.SIGNED_UP, actor=Actor.user(user.id, email), target=("user", user.id))
         return user
@@ -310,6 +348,24 @@ class AccountService:
             return None
         return self.links.make(RESET, user.id, self._fingerprint(user))
 
+    def erasure_cancel_token(self, user: User) -> str:
+        """A signed, 10-minute proof that the owner of an account awaiting erasure just signed in
+        (password, and second factor when on): the sign-in page's offer to cancel the deletion."""
+        return self.links.make(CANCEL_ERASURE, user.id, self._cancel_fingerprint(user))
+
+    async def user_from_erasure_cancel_token(self, token: str) -> User:
+        """The user an ``erasure_cancel_token`` was issued for, still awaiting erasure;
+        ``Invalid`` when the token expired, was forged or was already used (the status changed)."""
+        user_id, fingerprint = self.links.read(token, CANCEL_ERASURE, max_age=timedelta(minutes=CANCEL_ERASURE_MINUTES))
+        user = await self.ctx.session.get(User, user_id)
+        if user is None or fingerprint != self._cancel_fingerprint(user):
+            raise Invalid("This link has expired. Sign in again to cancel the deletion.")
+        return user
+
+    def _cancel_fingerprint(self, user: User) -> str:
+        # Stale once the status or password changes: a token cancels at most once.
+        return EmailLinks.fingerprint(user.status, self._fingerprint(user))
+
     async def user_from_second_step(self, token: str) -> User:
         """The user a second-step token was issued for; ``Invalid`` when expired or stale."""
         user_id, fingerprint = self.links.read(token, SECOND_STEP, max_age=timedelta(minutes=SECOND_STEP_MINUTES))
@@ -323,9 +379,14 @@ class AccountService:
     ) -> tuple[AuthSession, str]:
         """Open a session for a user who just proved who they are; tell them by mail when it is
         from a device they have not used before. ``AccountDeactivated`` for a deactivated account
-        (the sign-in page offers reactivation instead)."""
+        (the sign-in page offers reactivation instead), ``AccountDeletionPending`` for one awaiting
+        erasure (the sign-in page offers to cancel it)."""
         if user.status == UserStatus.deactivated.value:
             raise AccountDeactivated("This account is deactivated. Sign in on the website to reactivate it.")
+        if user.status == UserStatus.deletion_requested.value:
+            raise AccountDeletionPending(
+                "This account is scheduled for deletion. Sign in on the website to cancel the deletion."
+            )
         unfamiliar = await sessions.is_unfamiliar_device(user)
         session, token = await sessions.start(user, kind=kind, remember=remember)
         await record(
@@ -605,6 +666,22 @@ async def permissions_of(ctx: Context, user_id: uuid.UUID) -> frozenset[str]:
     for role_id in role_ids:
         found |= await role_permissions_of(ctx, role_id)
     return frozenset(found)
+
+
+async def is_last_owner(ctx: Context, user_id: uuid.UUID) -> bool:
+    """Whether the user holds the owner role and no other active account does (the last owner
+    may not leave: ownership must move first)."""
+    owner = await ctx.session.scalar(select(Role.id).where(Role.name == OWNER_ROLE))
+    mine = select(UserRole.user_id).where(UserRole.role_id == owner, UserRole.user_id == user_id)
+    if owner is None or await ctx.session.scalar(mine) is None:
+        return False
+    others = await ctx.session.scalar(
+        select(func.count())
+        .select_from(UserRole)
+        .join(User, User.id == UserRole.user_id)
+        .where(UserRole.role_id == owner, UserRole.user_id != user_id, User.status == UserStatus.active.value)
+    )
+    return not others
 
 
 async def sync_built_in_roles(session: Any) -> None:

@@ -28,9 +28,12 @@ __all__ = [
 
 def register(registry: Registry) -> None:
     """Routes, jobs, queues and schedules of notifications and the email service."""
+    from fastapp.notifications import personal_data
+
     _register_email_admin(registry)
     _register_email_sending(registry)
     _register_inbox(registry)
+    personal_data.register(registry)
 
 
 def _register_email_admin(registry: Registry) -> None:

@@ -64,6 +64,9 @@ class Registry:
     #: Widgets shown in the page header for a signed-in user, left of the account menu:
     #: ``(request) -> FT | None`` (the notification bell).
     header_widgets: list[Callable[[Any], Any]] = field(default_factory=list)
+    #: Notices shown on every full page, visitors' too, at the top of ``<body>`` (the consent
+    #: banner): ``(request) -> FT | None``. Called on every page render: no database query.
+    page_notices: list[Callable[[Any], Any]] = field(default_factory=list)
     #: Application fields of the user profile (``accounts.profile.ProfileField``), in display
     #: order; their values are kept in ``User.profile_extra`` (see docs/development.md).
     profile_fields: list[Any] = field(default_factory=list)
@@ -83,7 +86,8 @@ class Registry:
     #: ``async (ctx, user_id, purpose) -> bool`` (set by privacy): whether a user granted a purpose.
     consent_check: Callable[[Any, Any, str], Awaitable[bool]] | None = None
     #: ``async (runtime, scope, principal) -> Response | None`` run for signed-in requests after
-    #: authentication: a response stops the request there (a policy that must be accepted first).
+    #: authentication: a response stops the request there (a policy that must be accepted first);
+    #: a gate may also raise a ``DomainError``, rendered for the surface (problem+json or a page).
     request_gates: list[Callable[[Any, Any, Any], Awaitable[Any]]] = field(default_factory=list)
     #: Where sign-in sends a user whose account awaits erasure, to offer cancelling (set by privacy).
     cancel_erasure_path: str | None = None

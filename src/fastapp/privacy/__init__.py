@@ -16,7 +16,7 @@ CATEGORY = "privacy"
 
 def register(registry: Registry) -> None:
     from fastapp.notifications import Category
-    from fastapp.privacy import consent, erasure, exports, pages, policies, retention
+    from fastapp.privacy import consent, erasure, exports, pages, personal_data, policies, retention
 
     registry.page_routers.append(pages.rt)
     registry.nav_items.append(("Privacy", pages.privacy_page.to(), "shield-check", SIGNED_IN))
@@ -31,3 +31,4 @@ def register(registry: Registry) -> None:
     )
     for part in (consent, policies, exports, erasure, retention):
         part.register(registry)
+    personal_data.register(registry)
