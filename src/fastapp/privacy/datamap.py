@@ -66,7 +66,7 @@ def datamap_markdown(registry: Registry, config: Config) -> str:
         "",
         "### Retention rules",
         "",
-        "Enforced daily by the `privacy.retention` job; each run is recorded in the audit log.",
+        "Enforced daily by the `privacy.retention` job; a run that deletes anything is recorded in the audit log.",
         "",
         "| Rule | Deletes | After (days) | Setting |",
         "|---|---|---|---|",
