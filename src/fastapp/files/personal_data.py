@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 
 from fastapp.files.models import FileQuota, FileStatus, FileUsage, StoredFile
-from fastapp.files.scanning import storage_of
+from fastapp.files.scanning import delete_after_commit
 from fastapp.platform.context import Context
 from fastapp.platform.privacy import ErasureSubject, ExportedData, ExportedFile, PersonalData
 from fastapp.platform.registry import Registry
@@ -91,14 +91,7 @@ async def erase_files(ctx: Context, subject: ErasureSubject) -> int:
     ):
         result = await ctx.session.execute(delete(table).where(column == subject.user_id))
         changed += int(result.rowcount)  # type: ignore[attr-defined]
-    if keys:
-        storage = storage_of(ctx)
-
-        async def delete_objects() -> None:
-            for key in keys:
-                await storage.delete(key)
-
-        ctx.on_commit(delete_objects)
+    delete_after_commit(ctx, keys)
     return changed
 
 

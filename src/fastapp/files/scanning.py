@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,22 @@ def storage_of(ctx: Context) -> Storage:
     if found is None:
         raise RuntimeError(f"no storage configured: runtime.services[{STORAGE!r}] is empty")
     return found
+
+
+def delete_after_commit(ctx: Context, keys: Sequence[str]) -> None:
+    """Delete the stored objects ``keys`` once ``ctx``'s transaction has committed: the rows
+    naming them go first, so a rollback leaves rows and bytes together, never a row without its
+    bytes. A failed delete is logged by the context and leaves an orphan object, not lost data."""
+    if not keys:
+        return
+    storage = storage_of(ctx)
+    doomed = tuple(keys)
+
+    async def delete_objects() -> None:
+        for key in doomed:
+            await storage.delete(key)
+
+    ctx.on_commit(delete_objects)
 
 
 def scanner_of(ctx: Context) -> Scanner | None:

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from fastapp.files.scanning import storage_of
+from fastapp.files.scanning import delete_after_commit
 from fastapp.platform.context import Context
 from fastapp.platform.privacy import ErasureSubject, ExportedData, PersonalData
 from fastapp.platform.registry import Registry
@@ -120,14 +120,7 @@ async def erase_privacy(ctx: Context, subject: ErasureSubject) -> int:
     ):
         result = await session.execute(delete(table).where(column == subject.user_id))
         changed += int(result.rowcount)  # type: ignore[attr-defined]
-    if zips:
-        storage = storage_of(ctx)
-
-        async def delete_zips() -> None:
-            for key in zips:
-                await storage.delete(key)
-
-        ctx.on_commit(delete_zips)
+    delete_after_commit(ctx, zips)
     return changed
 
 

@@ -7,6 +7,7 @@ import uuid
 from starlette.responses import Response, StreamingResponse
 
 from fastapp.files.downloads import SAFE_HEADERS
+from fastapp.files.scanning import storage_of
 from fastapp.platform.context import Context
 from fastapp.platform.errors import NotFound
 from fastapp.platform.storage import StoredObjectMissing, content_disposition
@@ -19,7 +20,7 @@ async def serve(ctx: Context, user_id: uuid.UUID, export_id: uuid.UUID) -> Respo
     """The ZIP of ``user_id``'s ready export as an attachment; ``NotFound`` otherwise (see
     ``services.start_download``) or when its content is gone from the storage."""
     export = await services.start_download(ctx, user_id, export_id)
-    storage = services.storage_of(ctx)
+    storage = storage_of(ctx)
     key = export.storage_key or ""
     try:
         size = await storage.size(key)

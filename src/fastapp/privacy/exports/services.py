@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from fastapp.audit import Action, record
 from fastapp.config import PrivacySettings
+from fastapp.files.scanning import delete_after_commit
 from fastapp.platform.context import Context, Runtime
 from fastapp.platform.errors import Conflict, NotFound, RateLimited
 from fastapp.platform.jobs import enqueue
-from fastapp.platform.storage import STORAGE, Storage
 from fastapp.privacy.models import DataExport, ExportStatus
 
 EXPORT_JOB = "privacy.export"
@@ -43,13 +43,6 @@ def runtime_of(ctx: Context) -> Runtime:
 
 def settings_of(ctx: Context) -> PrivacySettings:
     return runtime_of(ctx).config.privacy
-
-
-def storage_of(ctx: Context) -> Storage:
-    found: Storage | None = runtime_of(ctx).services.get(STORAGE)
-    if found is None:
-        raise RuntimeError(f"no storage configured: runtime.services[{STORAGE!r}] is empty")
-    return found
 
 
 def storage_key(export_id: uuid.UUID) -> str:
@@ -189,12 +182,5 @@ async def purge_expired(ctx: Context, _cutoff: datetime) -> int:
         row.status = ExportStatus.expired.value
         row.storage_key = None
     await ctx.session.flush()
-    storage = storage_of(ctx)
-
-    async def delete_objects() -> None:
-        for key in keys:
-            await storage.delete(key)
-
-    if keys:
-        ctx.on_commit(delete_objects)
+    delete_after_commit(ctx, keys)
     return len(rows)

@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select, update
 
+from fastapp.files.scanning import storage_of
 from fastapp.notifications.services import notify
 from fastapp.platform.context import Context, Runtime, separate_context
 from fastapp.privacy.exports import services
@@ -44,7 +45,7 @@ async def build(runtime: Runtime, ctx: Context, payload: dict[str, Any]) -> None
         return
     user_id = export.user_id
     key = services.storage_key(export_id)
-    storage = services.storage_of(ctx)
+    storage = storage_of(ctx)
 
     async def failed() -> None:
         await _mark_failed(ctx, export_id, key)
@@ -138,5 +139,5 @@ async def _mark_failed(ctx: Context, export_id: uuid.UUID, key: str) -> None:
             .values(status=ExportStatus.failed.value, stage="Failed", error=FAILED_MESSAGE, finished_at=ctx.clock.now())
             .execution_options(synchronize_session=False)
         )
-    await services.storage_of(ctx).delete(key)
+    await storage_of(ctx).delete(key)
     log.warning("data export failed", export=str(export_id))
