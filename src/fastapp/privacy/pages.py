@@ -3,7 +3,7 @@ export and account deletion, one section from each part of the domain."""
 
 from __future__ import annotations
 
-from fasthtml.common import H1, APIRouter, Div, P
+from fasthtml.common import APIRouter, Div
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -12,6 +12,7 @@ from fastapp.privacy.consent import pages as consent_pages
 from fastapp.privacy.erasure import pages as erasure_pages
 from fastapp.privacy.exports import pages as export_pages
 from fastapp.privacy.policies import pages as policy_pages
+from fastapp.ui.components import PageHeading
 from fastapp.ui.request import render_response
 
 rt = APIRouter()
@@ -30,8 +31,9 @@ async def privacy_page(request: Request) -> HTMLResponse:
         request,
         "Privacy",
         Div(
-            H1("Privacy and your data"),
-            P("What we keep about you, the choices you made, and your rights over it."),
+            PageHeading(
+                "Privacy and your data", "What we keep about you, the choices you made, and your rights over it."
+            ),
             *sections,
             cls="space-y-6",
         ),
