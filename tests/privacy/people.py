@@ -67,7 +67,8 @@ async def sign_up(app: object, config: Config, person: Person) -> None:
     async with client_of(app, person) as client:
         with as_script(client):
             registered = await client.post(
-                "/api/v1/auth/register", json={"email": person.email, "password": STRONG, "display_name": person.name}
+                "/api/v1/auth/register",
+                json={"email": person.email, "password": STRONG, "display_name": f"{person.name} Jr"},
             )
             assert registered.status_code == 202, registered.text
             token = token_of(await last_link(config, person.email, "/verify-email"))
@@ -76,6 +77,9 @@ async def sign_up(app: object, config: Config, person: Person) -> None:
         person.headers = bearer(await api_tokens(client, person.email))
         me = await client.get("/api/v1/me", headers=person.headers)
         person.id = uuid.UUID(me.json()["id"])
+        # A name change leaves both names in the audit log (in the part erasure blanks).
+        renamed = await client.patch("/api/v1/me/profile", headers=person.headers, json={"display_name": person.name})
+        assert renamed.status_code == 200, renamed.text
         with as_script(client):
             upload = await client.post(
                 "/api/v1/files",
