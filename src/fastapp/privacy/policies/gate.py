@@ -63,6 +63,8 @@ EXEMPT = (
     "/api/v1/me/erasure",
     "/api/v1/me/consents",
 )
+_EXEMPT_PATHS = frozenset(EXEMPT)
+_EXEMPT_PREFIXES = tuple(root + "/" for root in EXEMPT)
 _READS = frozenset({"GET", "HEAD"})
 
 
@@ -86,6 +88,7 @@ class PolicyCache:
 
     def __init__(self) -> None:
         self.current: tuple[CurrentPolicy, ...] = ()
+        self.current_ids: frozenset[uuid.UUID] = frozenset()
         self.valid_until: datetime | None = None
         self.accepted: OrderedDict[uuid.UUID, frozenset[uuid.UUID]] = OrderedDict()
 
@@ -96,7 +99,13 @@ class PolicyCache:
 
     def store(self, current: tuple[CurrentPolicy, ...], now: datetime, next_change: datetime | None) -> None:
         self.current = current
+        self.current_ids = frozenset(p.id for p in current)
         self.valid_until = now + TTL if next_change is None else min(now + TTL, next_change)
+
+    def settled(self, user_id: uuid.UUID, now: datetime) -> bool:
+        """True when memory alone says ``user_id`` has nothing to accept (the common case)."""
+        current = self.fresh(now)
+        return current is not None and (not current or self.has_accepted(user_id, self.current_ids))
 
     def has_accepted(self, user_id: uuid.UUID, ids: frozenset[uuid.UUID]) -> bool:
         known = self.accepted.get(user_id)
@@ -120,16 +129,16 @@ def cache_of(runtime: Runtime) -> PolicyCache:
 
 
 def exempt(path: str) -> bool:
-    return any(path == root or path.startswith(root + "/") for root in EXEMPT)
+    return path in _EXEMPT_PATHS or path.startswith(_EXEMPT_PREFIXES)
 
 
 async def pending_policies(runtime: Runtime, scope: Scope, user_id: uuid.UUID) -> list[CurrentPolicy]:
     """The current versions ``user_id`` has not accepted, from memory when it can."""
     cache = cache_of(runtime)
     now = runtime.backends.clock.now()
-    current = cache.fresh(now)
-    if current is not None and (not current or cache.has_accepted(user_id, frozenset(p.id for p in current))):
+    if cache.settled(user_id, now):
         return []
+    current = cache.fresh(now)
     async with open_context(runtime, request_id=str(state(scope).get("request_id", "")), ip=None) as ctx:
         if current is None:
             versions = await services.current_all(ctx)
@@ -162,6 +171,9 @@ def _wants_html(scope: Scope) -> bool:
 
 async def policy_gate(runtime: Runtime, scope: Scope, principal: Principal) -> Response | None:
     """The registered request gate (``registry.request_gates``)."""
+    # Memory first: on almost every request nothing is pending and no other work is needed.
+    if cache_of(runtime).settled(principal.user_id, runtime.backends.clock.now()):
+        return None
     path: str = scope["path"]
     if exempt(path):
         return None
