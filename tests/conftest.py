@@ -13,9 +13,10 @@ import re
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from fastapp.config import (
     SecuritySettings,
 )
 from fastapp.platform import migrate
+from fastapp.platform.context import Context, Principal, Runtime, open_context
 from fastapp.platform.db import create_engine
 from fastapp.platform.registry import Registry
 
@@ -270,3 +272,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run browser tests last: sync Playwright keeps an event loop running in this thread while
     the browser is open, which the asyncio-based tests cannot share."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
+def signed_in_as(user_id: uuid.UUID, permissions: Iterable[str] = ()) -> Principal:
+    """A browser principal for ``user_id``, freshly authenticated, holding ``permissions``."""
+    return Principal(
+        user_id=user_id,
+        session_id=uuid.uuid4(),
+        permissions=frozenset(permissions),
+        authenticated_at=datetime.now(UTC),
+        via="cookie",
+    )
+
+
+@asynccontextmanager
+async def acting(
+    runtime: Runtime, user_id: uuid.UUID | None = None, permissions: Iterable[str] = ()
+) -> AsyncIterator[Context]:
+    """A committed context acting as ``user_id`` (a visitor when None), for calling services."""
+    who = signed_in_as(user_id, permissions) if user_id else None
+    async with open_context(runtime, request_id="t", ip=None, principal=who) as ctx:
+        yield ctx

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -16,8 +14,9 @@ from PIL import Image
 from fastapp.accounts import wiring
 from fastapp.config import Config, FilesSettings
 from fastapp.files import policy
-from fastapp.platform.context import Context, Principal, Runtime, open_context
+from fastapp.platform.context import Context, Runtime, open_context
 from tests.accounts.conftest import STRONG
+from tests.conftest import acting as shared_acting
 from tests.conftest import make_config, root_of
 
 
@@ -53,23 +52,11 @@ async def make_user(runtime: Runtime, address: str, *, role: str = "member") -> 
         return user.id
 
 
-def principal(user_id: uuid.UUID, *, manager: bool = False) -> Principal:
-    return Principal(
-        user_id=user_id,
-        session_id=uuid.uuid4(),
-        permissions=frozenset({policy.MANAGE}) if manager else frozenset(),
-        authenticated_at=datetime.now(UTC),
-        via="cookie",
-    )
-
-
-@asynccontextmanager
-async def acting(
+def acting(
     runtime: Runtime, user_id: uuid.UUID | None = None, *, manager: bool = False
-) -> AsyncIterator[Context]:
-    who = principal(user_id, manager=manager) if user_id else None
-    async with open_context(runtime, request_id="t", ip=None, principal=who) as ctx:
-        yield ctx
+) -> AbstractAsyncContextManager[Context]:
+    """``tests.conftest.acting``, as a manager (holding policy.MANAGE) when ``manager``."""
+    return shared_acting(runtime, user_id, {policy.MANAGE} if manager else ())
 
 
 def png_bytes(size: tuple[int, int] = (40, 30), *, color: str = "red") -> bytes:

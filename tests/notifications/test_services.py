@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,12 +21,12 @@ from fastapp.notifications.delivery import SEND_JOB
 from fastapp.notifications.kinds import Frequency
 from fastapp.notifications.models import EmailMessage, Notification, NotificationPreference
 from fastapp.notifications.services import PreferenceChange
-from fastapp.platform.context import Context, Principal, Runtime, open_context
+from fastapp.platform.context import Runtime, open_context
 from fastapp.platform.errors import Invalid, NotFound
 from fastapp.platform.jobs import Job, Worker
 from fastapp.platform.registry import Registry
 from tests.accounts.conftest import STRONG
-from tests.conftest import make_config, root_of
+from tests.conftest import acting, make_config, root_of
 
 NEWS = {"title": "Hello", "author": "Ada", "slug": "hello"}
 
@@ -75,22 +73,6 @@ async def make_user(runtime: Runtime, address: str, name: str = "Ada") -> uuid.U
     async with open_context(runtime, request_id="t", ip=None) as ctx:
         user = await wiring.accounts(runtime, ctx).create_owner(email=address, password=STRONG, display_name=name)
         return user.id
-
-
-def principal(user_id: uuid.UUID) -> Principal:
-    return Principal(
-        user_id=user_id,
-        session_id=uuid.uuid4(),
-        permissions=frozenset(),
-        authenticated_at=datetime.now(UTC),
-        via="cookie",
-    )
-
-
-@asynccontextmanager
-async def acting(runtime: Runtime, user_id: uuid.UUID | None = None) -> AsyncIterator[Context]:
-    async with open_context(runtime, request_id="t", ip=None, principal=principal(user_id) if user_id else None) as ctx:
-        yield ctx
 
 
 async def send(

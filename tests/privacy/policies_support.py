@@ -4,18 +4,18 @@ tests move."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from fastapp.accounts import wiring
-from fastapp.platform.context import Context, Principal, Runtime, open_context
+from fastapp.platform.context import Context, Runtime, open_context
 from fastapp.privacy.models import PolicyVersion
 from fastapp.privacy.policies import services
 from tests.accounts.conftest import STRONG, sign_in
+from tests.conftest import acting as shared_acting
 
 
 @dataclass
@@ -57,23 +57,11 @@ async def owner_id(runtime: Runtime) -> uuid.UUID:
     return found
 
 
-def principal(user_id: uuid.UUID, *, manager: bool = False) -> Principal:
-    return Principal(
-        user_id=user_id,
-        session_id=uuid.uuid4(),
-        permissions=frozenset({services.MANAGE}) if manager else frozenset(),
-        authenticated_at=datetime.now(UTC),
-        via="cookie",
-    )
-
-
-@asynccontextmanager
-async def acting(
+def acting(
     runtime: Runtime, user_id: uuid.UUID | None = None, *, manager: bool = False
-) -> AsyncIterator[Context]:
-    who = principal(user_id, manager=manager) if user_id else None
-    async with open_context(runtime, request_id="t", ip=None, principal=who) as ctx:
-        yield ctx
+) -> AbstractAsyncContextManager[Context]:
+    """``tests.conftest.acting``, as a manager (holding services.MANAGE) when ``manager``."""
+    return shared_acting(runtime, user_id, {services.MANAGE} if manager else ())
 
 
 async def publish(

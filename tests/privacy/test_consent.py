@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +12,7 @@ from sqlalchemy import func, select
 
 from fastapp.accounts import wiring
 from fastapp.audit.models import AuditEvent
-from fastapp.platform.context import Context, Principal, Runtime, open_context
+from fastapp.platform.context import Runtime, open_context
 from fastapp.platform.errors import Invalid
 from fastapp.platform.privacy import ConsentPurpose
 from fastapp.platform.registry import Registry
@@ -22,7 +20,7 @@ from fastapp.privacy import consent
 from fastapp.privacy.consent import services
 from fastapp.privacy.models import ConsentRecord, PolicyVersion
 from tests.accounts.conftest import STRONG
-from tests.conftest import root_of
+from tests.conftest import acting, root_of
 
 VISITOR = "visitor-0123456789abcdef"
 
@@ -43,22 +41,6 @@ async def make_user(runtime: Runtime, address: str = "ada@example.com") -> uuid.
     async with open_context(runtime, request_id="t", ip=None) as ctx:
         user = await wiring.accounts(runtime, ctx).create_owner(email=address, password=STRONG, display_name="Ada")
         return user.id
-
-
-def principal(user_id: uuid.UUID) -> Principal:
-    return Principal(
-        user_id=user_id,
-        session_id=uuid.uuid4(),
-        permissions=frozenset(),
-        authenticated_at=datetime.now(UTC),
-        via="cookie",
-    )
-
-
-@asynccontextmanager
-async def acting(runtime: Runtime, user_id: uuid.UUID | None = None) -> AsyncIterator[Context]:
-    async with open_context(runtime, request_id="t", ip=None, principal=principal(user_id) if user_id else None) as ctx:
-        yield ctx
 
 
 async def records(runtime: Runtime) -> list[ConsentRecord]:
