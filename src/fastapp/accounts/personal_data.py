@@ -35,7 +35,7 @@ from fastapp.accounts.services import drop_principal
 from fastapp.files.models import StoredFile
 from fastapp.files.scanning import storage_of
 from fastapp.platform.context import Context
-from fastapp.platform.privacy import ErasureSubject, ExportedData, ExportedFile, PersonalData
+from fastapp.platform.privacy import ErasureSubject, ExportedData, ExportedFile, PersonalData, delete_user_rows
 from fastapp.platform.registry import Registry
 
 #: The user row is anonymized after every other eraser ran.
@@ -157,17 +157,11 @@ async def erase_account(ctx: Context, subject: ErasureSubject) -> int:
     token_hashes = (
         await ctx.session.scalars(select(PersonalAccessToken.token_hash).where(PersonalAccessToken.user_id == user_id))
     ).all()
-    changed = 0
     if session_ids:
         await ctx.session.execute(delete(RefreshToken).where(RefreshToken.session_id.in_(session_ids)))
-    for table, column in (
-        (AuthSession, AuthSession.user_id),
-        (RecoveryCode, RecoveryCode.user_id),
-        (PersonalAccessToken, PersonalAccessToken.user_id),
-        (UserRole, UserRole.user_id),
-    ):
-        result = await ctx.session.execute(delete(table).where(column == user_id))
-        changed += int(result.rowcount)  # type: ignore[attr-defined]
+    changed = await delete_user_rows(
+        ctx, user_id, AuthSession.user_id, RecoveryCode.user_id, PersonalAccessToken.user_id, UserRole.user_id
+    )
     user = await ctx.session.get(User, user_id)
     if user is not None and (user.status != UserStatus.erased.value or user.email != erased_address(user_id)):
         address = erased_address(user_id)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from fastapp.files.models import FileQuota, FileStatus, FileUsage, StoredFile
 from fastapp.files.scanning import delete_after_commit
 from fastapp.platform.context import Context
-from fastapp.platform.privacy import ErasureSubject, ExportedData, ExportedFile, PersonalData
+from fastapp.platform.privacy import ErasureSubject, ExportedData, ExportedFile, PersonalData, delete_user_rows
 from fastapp.platform.registry import Registry
 
 #: After the profile eraser, which looks up the avatar's file row.
@@ -83,14 +83,7 @@ async def erase_files(ctx: Context, subject: ErasureSubject) -> int:
         for key in (storage_key, thumbnail_key)
         if key
     ]
-    changed = 0
-    for table, column in (
-        (StoredFile, StoredFile.owner_id),
-        (FileUsage, FileUsage.user_id),
-        (FileQuota, FileQuota.user_id),
-    ):
-        result = await ctx.session.execute(delete(table).where(column == subject.user_id))
-        changed += int(result.rowcount)  # type: ignore[attr-defined]
+    changed = await delete_user_rows(ctx, subject.user_id, StoredFile.owner_id, FileUsage.user_id, FileQuota.user_id)
     delete_after_commit(ctx, keys)
     return changed
 

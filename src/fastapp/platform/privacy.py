@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import delete
+from sqlalchemy.orm import InstrumentedAttribute
+
 if TYPE_CHECKING:
     from fastapp.config import Config
     from fastapp.platform.context import Context
@@ -54,6 +57,17 @@ class ErasureSubject:
 
 Exporter = Callable[["Context", uuid.UUID], Awaitable[ExportedData]]
 """``async def export(ctx, user_id) -> ExportedData``: read-only; nothing of another user."""
+
+
+async def delete_user_rows(ctx: Context, user_id: uuid.UUID, *columns: InstrumentedAttribute[Any]) -> int:
+    """For erasers: delete, in ``ctx``'s transaction, every row whose ``column`` (a mapped
+    attribute such as ``StoredFile.owner_id``) is ``user_id``; how many rows went in all."""
+    changed = 0
+    for column in columns:
+        result = await ctx.session.execute(delete(column.class_).where(column == user_id))
+        changed += int(result.rowcount)  # type: ignore[attr-defined]
+    return changed
+
 
 Eraser = Callable[["Context", ErasureSubject], Awaitable[int]]
 """``async def erase(ctx, subject) -> int``: delete or anonymize the subject's data in ``ctx``'s

@@ -15,11 +15,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from fastapp.files.scanning import delete_after_commit
 from fastapp.platform.context import Context
-from fastapp.platform.privacy import ErasureSubject, ExportedData, PersonalData
+from fastapp.platform.privacy import ErasureSubject, ExportedData, PersonalData, delete_user_rows
 from fastapp.platform.registry import Registry
 from fastapp.privacy.models import ConsentRecord, DataExport, ErasureRequest, PolicyAcceptance, PolicyVersion
 
@@ -112,14 +112,9 @@ async def erase_privacy(ctx: Context, subject: ErasureSubject) -> int:
         ).all()
         if key
     ]
-    changed = 0
-    for table, column in (
-        (ConsentRecord, ConsentRecord.user_id),
-        (PolicyAcceptance, PolicyAcceptance.user_id),
-        (DataExport, DataExport.user_id),
-    ):
-        result = await session.execute(delete(table).where(column == subject.user_id))
-        changed += int(result.rowcount)  # type: ignore[attr-defined]
+    changed = await delete_user_rows(
+        ctx, subject.user_id, ConsentRecord.user_id, PolicyAcceptance.user_id, DataExport.user_id
+    )
     delete_after_commit(ctx, zips)
     return changed
 
