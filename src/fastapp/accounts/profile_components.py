@@ -14,7 +14,7 @@ from starlette.responses import Response
 from fastapp.accounts.profile import BIO_MAX, DATE_FORMATS, LOCALES, THEMES, TIME_FORMATS, ProfileField
 from fastapp.ui.components import CsrfField, FormField, PageHeading, SelectField, SubmitButton
 from fastapp.ui.dates import DisplayPrefs, format_datetime
-from fastapp.ui.request import THEME_COOKIE
+from fastapp.ui.request import THEME_COOKIE, set_site_cookie
 
 #: As long as the shell's own theme switch keeps it (web/pages.py).
 THEME_COOKIE_MAX_AGE = 400 * 24 * 3600
@@ -316,12 +316,4 @@ def ReactivationOffer(action: str, csrf: str, token: str) -> FT:
 
 def set_theme_cookie(request: Request, response: Response, theme: str) -> None:
     """Make the shell follow the user's saved theme (the shell reads only this cookie)."""
-    response.set_cookie(
-        THEME_COOKIE,
-        theme,
-        max_age=THEME_COOKIE_MAX_AGE,
-        path="/",
-        secure=bool(getattr(request.app.state, "secure_cookies", False)),
-        httponly=True,
-        samesite="lax",
-    )
+    set_site_cookie(request, response, THEME_COOKIE, theme, max_age=THEME_COOKIE_MAX_AGE)

@@ -7,7 +7,7 @@ from typing import cast
 
 from fasthtml.common import FT, to_xml
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from fastapp.platform.auth import principal_of, request_context_args
 from fastapp.platform.context import Context, Principal, Runtime, open_context
@@ -116,3 +116,17 @@ def permitted(request: Request, permission: str) -> Principal:
     if not principal.can(permission):
         raise PermissionDenied(f"This page needs the {permission} permission.")
     return principal
+
+
+def set_site_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int) -> None:
+    """Set one of this site's own cookies: the whole path, HttpOnly, SameSite=Lax, and Secure
+    when the site is served over https."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        secure=bool(getattr(request.app.state, "secure_cookies", False)),
+        httponly=True,
+        samesite="lax",
+    )

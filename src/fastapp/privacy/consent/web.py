@@ -29,7 +29,7 @@ from fastapp.platform.middleware import csp_nonce
 from fastapp.platform.privacy import CONSENT_COOKIE, VISITOR_COOKIE, ConsentPurpose
 from fastapp.platform.scope import state
 from fastapp.privacy.consent import services
-from fastapp.ui.request import runtime_of
+from fastapp.ui.request import runtime_of, set_site_cookie
 
 #: How long a decision is remembered before the banner asks again (about 13 months, the longest
 #: European regulators accept for a consent choice).
@@ -111,27 +111,13 @@ def decided(request: Request) -> bool:
 
 
 def set_consent_cookie(request: Request, response: Response, owner: str, decisions: Decisions) -> None:
-    response.set_cookie(
-        CONSENT_COOKIE,
-        encode(runtime_of(request), owner, decisions),
-        max_age=COOKIE_MAX_AGE,
-        path="/",
-        secure=bool(getattr(request.app.state, "secure_cookies", False)),
-        httponly=True,
-        samesite="lax",
+    set_site_cookie(
+        request, response, CONSENT_COOKIE, encode(runtime_of(request), owner, decisions), max_age=COOKIE_MAX_AGE
     )
 
 
 def set_visitor_cookie(request: Request, response: Response, visitor_id: str) -> None:
-    response.set_cookie(
-        VISITOR_COOKIE,
-        visitor_id,
-        max_age=COOKIE_MAX_AGE,
-        path="/",
-        secure=bool(getattr(request.app.state, "secure_cookies", False)),
-        httponly=True,
-        samesite="lax",
-    )
+    set_site_cookie(request, response, VISITOR_COOKIE, visitor_id, max_age=COOKIE_MAX_AGE)
 
 
 def decisions_of(state_: services.ConsentState, registered: dict[str, ConsentPurpose]) -> Decisions:
